@@ -106,8 +106,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         raises a ``MemoryError`` before allocating.
     random_state : int, RandomState instance or None, default=None
         Seeds the merge encoder's initial weights and the mini-batches. Pass an
-        int for reproducible results. NumPy's and TensorFlow's global random
-        states are left untouched.
+        int for reproducible results. ``None`` seeds from the operating system's
+        entropy rather than NumPy's global ``RandomState``: a fit never changes
+        NumPy's or TensorFlow's global random state.
     verbose : int, default=0
         ``0`` prints nothing; ``1`` or more shows a progress bar over the
         training steps with the tree objective.
@@ -250,7 +251,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 f"{n_samples} samples: n_clusters must be at most n_samples."
             )
         self._check_memory(n_samples)
-        random_state = check_random_state(self.random_state)
+        # None draws a fresh seed from the OS instead of NumPy's global
+        # RandomState, so that no fit changes the caller's global random state.
+        if self.random_state is None:
+            random_state = np.random.RandomState()
+        else:
+            random_state = check_random_state(self.random_state)
 
         weights, loss_curve = self._train(X, random_state)
         criterion_class = CRITERIA[self.merge_cost]
