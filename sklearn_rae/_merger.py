@@ -19,14 +19,40 @@ when it trains or builds :attr:`merger_`.
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
-# TensorFlow's C++ start-up chatter (CUDA probing, CPU features) is noise for a
-# CPU clusterer; a level the user set explicitly is kept.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tensorflow as tf  # noqa: E402
+def _import_tensorflow_quietly():
+    """Import TensorFlow without its C++ start-up chatter on standard error.
+
+    TensorFlow's native logging (CUDA probing, CPU features) is written before
+    it reads ``TF_CPP_MIN_LOG_LEVEL``; for a CPU clusterer it is noise, so the
+    process's standard error is pointed at the null device for the import only.
+    Python exceptions are unaffected. A level the user set is kept.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        import tensorflow
+
+        return tensorflow
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return tensorflow
+
+
+tf = _import_tensorflow_quietly()
 
 __all__ = [
     "build_merger",
