@@ -155,9 +155,9 @@ def training_step_time(sizes: list[int]) -> list[tuple[int, float]]:
     rows = []
     for n in sizes:
         X = random_data(n)
-        steps = 20
-        trained = best_of(fit_with, X, steps)
-        untrained = best_of(fit_with, X, 0)
+        steps = 30
+        trained = best_of(fit_with, X, steps, repeat=3)
+        untrained = best_of(fit_with, X, 0, repeat=3)
         rows.append((n, (trained - untrained) / steps))
     return rows
 

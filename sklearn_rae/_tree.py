@@ -190,16 +190,16 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
         linkage[step, 3] = size[first]
         node_id[first] = n + step
 
-        # Remove the later node from the cache. Rows of removed nodes are never
-        # read again, so whole columns are written without masking.
+        # Remove the later node from the cache. Its own row is never read again;
+        # the active earlier rows must not see it, so their entries become inf.
         active[second] = False
         nearest_cost[second] = np.inf
         nearest[second] = -1
-        costs[starts[second] : starts[second + 1]] = np.inf
-        costs[column_offsets[:second] + second] = np.inf
+        before_second = np.flatnonzero(active[:second])
+        costs[column_offsets[before_second] + second] = np.inf
 
-        # New costs of the merged node against every other node; the later
-        # ones are a contiguous run of the cache, the earlier ones a column.
+        # New costs of the merged node against every other node, evaluated in
+        # one batch each; the later ones are a contiguous run of the cache.
         if first + 1 < n:
             row_costs = np.asarray(
                 criterion.pair_costs(slots[first : first + 1], slice(first + 1, n)),
@@ -211,14 +211,13 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
             nearest[first] = first + 1 + best if np.isfinite(row_costs[best]) else -1
             nearest_cost[first] = row_costs[best]
 
-        if first > 0:
+        earlier = before_second[: np.searchsorted(before_second, first)]
+        if earlier.size:
             col_costs = np.asarray(
                 criterion.pair_costs(slice(0, first), slots[first : first + 1]),
                 dtype=np.float64,
-            )[:, 0]
-            costs[column_offsets[:first] + first] = col_costs
-            earlier = np.flatnonzero(active[:first])
-            col_costs = col_costs[earlier]
+            )[earlier, 0]
+            costs[column_offsets[earlier] + first] = col_costs
             old_cost = nearest_cost[earlier]
             old_nearest = nearest[earlier]
             improves = (col_costs < old_cost) | (
