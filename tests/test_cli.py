@@ -276,3 +276,11 @@ def test_module_runs_as_a_script(tmp_path):
         "linkage.npy",
     ]
     assert np.load(output / "linkage.npy").shape == (149, 4)
+
+
+def test_console_script_points_at_main():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    module_name, _, function = project["scripts"]["sklearn-rae"].partition(":")
+    module = __import__(module_name, fromlist=[function])
+    assert getattr(module, function) is main
