@@ -36,6 +36,12 @@ templates_path = ["_templates"]
 exclude_patterns = ["_build", "examples", "sg_execution_times.rst"]
 root_doc = "index"
 
+# Markdown pages (performance.md, quality.md): headings get anchors so that
+# links to sections resolve, and "$...$" is maths as in the reST pages.
+myst_enable_extensions = ["dollarmath", "colon_fence"]
+myst_heading_anchors = 3
+suppress_warnings = ["myst.header"]
+
 # API reference: one page per public object, numpydoc docstrings.
 autosummary_generate = True
 autodoc_typehints = "none"
