@@ -412,8 +412,9 @@ def _run(args: argparse.Namespace) -> int:
     say(f"{source}{scaled}: {n_samples} samples, {n_features} features")
     with warnings.catch_warnings(record=True) as caught:
         model.fit(X)
-    for warning in caught:
-        print(f"{PROG}: warning: {_one_line(warning.message)}", file=sys.stderr)
+    # One line per distinct warning: NumPy repeats its overflow warnings.
+    for message in dict.fromkeys(_one_line(w.message) for w in caught):
+        print(f"{PROG}: warning: {message}", file=sys.stderr)
 
     output_dir = args.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)

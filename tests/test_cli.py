@@ -284,3 +284,15 @@ def test_console_script_points_at_main():
     module_name, _, function = project["scripts"]["sklearn-rae"].partition(":")
     module = __import__(module_name, fromlist=[function])
     assert getattr(module, function) is main
+
+
+def test_main_reports_each_warning_once(tmp_path, capsys):
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA * 100)
+    args = [str(npy_path), "--max-iter", "5", "--learning-rate", "1e30", "--quiet"]
+    assert main([*args, "--output-dir", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines
+    assert all(line.startswith("sklearn-rae: warning: ") for line in lines)
+    assert len(set(lines)) == len(lines)
+    assert any("Training diverged at step" in line for line in lines)
