@@ -1,10 +1,12 @@
 """Hierarchical clustering with a recursive autoencoder merge criterion.
 
 The estimator :class:`RecursiveAutoencoderClustering` follows scikit-learn's
-clusterer API and exports its tree as a SciPy linkage matrix.
+clusterer API and exports its tree as a SciPy linkage matrix;
+:func:`plot_dendrogram` and :func:`linkage_to_frame` show that tree.
 """
 
 from ._estimator import RecursiveAutoencoderClustering
+from ._plotting import linkage_to_frame, plot_dendrogram
 
-__all__ = ["RecursiveAutoencoderClustering"]
+__all__ = ["RecursiveAutoencoderClustering", "linkage_to_frame", "plot_dendrogram"]
 __version__ = "0.1.0"

@@ -1,32 +1,484 @@
-"""Command line: ``python -m sklearn_rae`` clusters iris and prints the result."""
+"""Command line: cluster a CSV or ``.npy`` file, or iris, and write the tree.
+
+Run ``python -m sklearn_rae --help`` (or ``sklearn-rae --help`` once
+installed) for the options. Without an input file the iris data set bundled
+with scikit-learn is clustered. The command writes ``labels.csv``,
+``linkage.npy`` and ``dendrogram.png`` to the output directory and prints a
+short summary.
+
+Exit status: 0 on success, 1 when the data cannot be read or clustered, 2 for
+invalid options. Every error is reported in one line on standard error.
+"""
 
 from __future__ import annotations
 
+import argparse
+import csv
 import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 
+PROG = "sklearn-rae"
+DEFAULT_OUTPUT_DIR = "sklearn-rae-output"
+IRIS_N_CLUSTERS = 3
+FILE_N_CLUSTERS = 2
+
+DESCRIPTION = """\
+Hierarchical clustering with a recursive autoencoder merge criterion. Clusters
+the samples (rows) of a CSV file or a 2-D .npy array, or the iris data set when
+no input is given, and writes labels.csv, linkage.npy (a SciPy linkage matrix)
+and dendrogram.png to the output directory."""
+
+EPILOG = """\
+CSV input: numeric columns separated by commas (or semicolons, tabs, spaces);
+a header row is detected when its first line is not all numbers. Missing or
+non-finite values are refused.
+
+The number of clusters defaults to 3 for iris and 2 for a file; give
+--distance-threshold instead to cut the tree at a height. Exit status: 0 on
+success, 1 if the data cannot be read or clustered, 2 for invalid options."""
+
+
+class InputError(Exception):
+    """A problem with the user's data or options, reported in one line."""
+
+
+class _UsageError(Exception):
+    """An invalid command line, as reported by argparse."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # noqa: D102 - one line instead of usage + exit
+        raise _UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a non-negative number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _nonnegative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+def _batch_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither 'auto' nor an integer"
+        ) from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text} is less than 2")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's argument parser."""
+    from . import __version__
+    from ._criteria import CRITERIA
+    from ._estimator import RecursiveAutoencoderClustering
+
+    defaults = RecursiveAutoencoderClustering().get_params()
+    parser = _ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "input",
+        nargs="?",
+        type=Path,
+        help="a CSV file or a .npy file of shape (n_samples, n_features); "
+        "default: the iris data set bundled with scikit-learn",
+    )
+    parser.add_argument(
+        "--n-clusters",
+        type=_positive_int,
+        metavar="N",
+        help=f"number of flat clusters (default: {IRIS_N_CLUSTERS} for iris, "
+        f"{FILE_N_CLUSTERS} for a file)",
+    )
+    parser.add_argument(
+        "--distance-threshold",
+        type=_nonnegative_float,
+        metavar="HEIGHT",
+        help="cut the tree at this linkage height instead of into --n-clusters "
+        "clusters",
+    )
+    parser.add_argument(
+        "--merge-cost",
+        choices=sorted(CRITERIA),
+        default=defaults["merge_cost"],
+        help="the merge criterion (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-iter",
+        type=_nonnegative_int,
+        default=defaults["max_iter"],
+        metavar="STEPS",
+        help="gradient steps; 0 uses the untrained merge encoder "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=_positive_float,
+        default=defaults["learning_rate"],
+        metavar="RATE",
+        help="Adam's step size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=defaults["batch_size"],
+        metavar="SIZE",
+        help="samples per gradient step, or 'auto' (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed of the initial weights and mini-batches (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="scale every column to zero mean and unit variance before "
+        "clustering (default: on for iris, off for a file)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=Path(DEFAULT_OUTPUT_DIR),
+        metavar="DIR",
+        help="where to write labels.csv, linkage.npy and dendrogram.png "
+        "(default: ./%(default)s)",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print neither the progress bar nor the summary",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    return parser
+
+
+# ----------------------------------------------------------------- input
+
+
+def _split_fields(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        return line.split()
+    return [field.strip() for field in next(csv.reader([line], delimiter=delimiter))]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
+    """Read a numeric CSV file; return the data and the header, if any.
+
+    The delimiter is the first of comma, semicolon and tab found in the first
+    line, otherwise runs of whitespace. The first line is a header when one of
+    its non-empty fields is not a number. Blank lines are skipped.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not a text file (it is not UTF-8).") from None
+    lines = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
+    if not lines:
+        raise InputError(f"{path} is empty.")
+    first_line = lines[0][1]
+    delimiter = next((d for d in ",;\t" if d in first_line), None)
+    first = _split_fields(first_line, delimiter)
+    header = None
+    if any(field and not _is_number(field) for field in first):
+        header = first
+        lines = lines[1:]
+        if not lines:
+            raise InputError(f"{path} has a header line but no data.")
+    n_columns = len(header) if header is not None else len(first)
+    X = np.empty((len(lines), n_columns))
+    for row, (number, line) in enumerate(lines):
+        fields = _split_fields(line, delimiter)
+        if len(fields) != n_columns:
+            raise InputError(
+                f"{path}, line {number}: {len(fields)} fields where the "
+                f"{'header' if header is not None else 'first line'} has "
+                f"{n_columns}."
+            )
+        for column, field in enumerate(fields):
+            if not field:
+                raise InputError(
+                    f"{path}, line {number}, column {column + 1}: empty field; "
+                    "missing values are not supported."
+                )
+            try:
+                X[row, column] = float(field)
+            except ValueError:
+                name = f" ({header[column]})" if header is not None else ""
+                raise InputError(
+                    f"{path}, line {number}, column {column + 1}{name}: "
+                    f"{field!r} is not a number; every column must be numeric."
+                ) from None
+    return X, header
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """Read a 2-D numeric array from a ``.npy`` file."""
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    if magic != b"\x93NUMPY":
+        raise InputError(f"{path} is not a .npy file (it has no NumPy header).")
+    try:
+        X = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InputError(
+                f"{path} is not a numeric .npy array (it needs pickling, which "
+                "is refused)."
+            ) from None
+        raise InputError(f"{path} is not a readable .npy file ({exc}).") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path} is not a readable .npy file ({exc}).") from None
+    if X.dtype.kind not in "biuf":
+        raise InputError(f"{path} holds {X.dtype} values; expected numbers.")
+    if X.ndim != 2:
+        raise InputError(
+            f"{path} holds an array of shape {X.shape}; expected a 2-D array of "
+            "shape (n_samples, n_features)."
+        )
+    return X.astype(np.float64)
+
+
+def load_input(path: Path) -> tuple[np.ndarray, list[str] | None]:
+    """Read a ``.npy`` or CSV file and check that it can be clustered."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file.")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a CSV or .npy file.")
+    if path.suffix.lower() == ".npy":
+        X, header = load_npy(path), None
+    else:
+        X, header = load_csv(path)
+    if X.size == 0:
+        raise InputError(f"{path} holds no data (shape {X.shape}).")
+    finite = np.isfinite(X)
+    if not finite.all():
+        row, column = np.argwhere(~finite)[0]
+        where = (
+            f"row {row + 1}, column {column + 1}"
+            if path.suffix.lower() == ".npy"
+            else f"data row {row + 1}, column {column + 1}"
+        )
+        raise InputError(
+            f"{path} contains NaN or infinite values (first at {where}); remove "
+            "or impute them first."
+        )
+    if X.shape[0] < 2:
+        raise InputError(f"{path} holds {X.shape[0]} sample; at least 2 are needed.")
+    return X, header
+
+
+# ------------------------------------------------------------------ output
+
+
+def _write_labels(path: Path, labels: np.ndarray) -> None:
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["sample", "label"])
+        writer.writerows(enumerate(labels.tolist()))
+
+
+def _write_dendrogram(path: Path, model, title: str) -> bool:
+    """Save the dendrogram; False if matplotlib is not installed."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    from ._plotting import plot_dendrogram
+
+    # A Figure without pyplot renders with Agg and leaves the caller's
+    # matplotlib backend alone.
+    figure = Figure(figsize=(10, 5), layout="constrained")
+    ax = plot_dendrogram(model, ax=figure.subplots())
+    ax.set_title(title)
+    figure.savefig(path, dpi=100)
+    return True
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# --------------------------------------------------------------------- run
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.n_clusters is not None and args.distance_threshold is not None:
+        raise _UsageError("give either --n-clusters or --distance-threshold, not both")
+    say = (lambda *parts: None) if args.quiet else print
+
+    target = None
+    if args.input is None:
+        from sklearn.datasets import load_iris
+
+        iris = load_iris()
+        X, target, source = iris.data, iris.target, "iris"
+        default_n_clusters = IRIS_N_CLUSTERS
+        standardize = True if args.standardize is None else args.standardize
+    else:
+        X, _ = load_input(args.input)
+        source = str(args.input)
+        default_n_clusters = FILE_N_CLUSTERS
+        standardize = bool(args.standardize)
+
+    n_samples, n_features = X.shape
+    if args.distance_threshold is not None:
+        n_clusters = None
+    else:
+        n_clusters = args.n_clusters or default_n_clusters
+        if n_clusters > n_samples:
+            raise InputError(
+                f"--n-clusters {n_clusters} is more than the {n_samples} samples "
+                f"in {source}."
+            )
+    if standardize:
+        from sklearn.preprocessing import StandardScaler
+
+        X = StandardScaler().fit_transform(X)
+
+    from ._estimator import RecursiveAutoencoderClustering
+
+    model = RecursiveAutoencoderClustering(
+        n_clusters=n_clusters,
+        distance_threshold=args.distance_threshold,
+        merge_cost=args.merge_cost,
+        max_iter=args.max_iter,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        random_state=args.random_state,
+        verbose=0 if args.quiet else 1,
+    )
+    scaled = ", standardized" if standardize else ""
+    say(f"{source}{scaled}: {n_samples} samples, {n_features} features")
+    with warnings.catch_warnings(record=True) as caught:
+        model.fit(X)
+    # One line per distinct warning: NumPy repeats its overflow warnings.
+    for message in dict.fromkeys(_one_line(w.message) for w in caught):
+        print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+    output_dir = args.output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written = [output_dir / "labels.csv", output_dir / "linkage.npy"]
+    _write_labels(written[0], model.labels_)
+    np.save(written[1], model.linkage_matrix_)
+    picture = output_dir / "dendrogram.png"
+    title = f"{source}: merge cost {model.merge_cost!r}, {model.n_iter_} steps"
+    if _write_dendrogram(picture, model, title):
+        written.append(picture)
+    else:
+        print(
+            f"{PROG}: matplotlib is not installed, so {picture.name} was not "
+            "written (pip install 'sklearn-rae[plot]').",
+            file=sys.stderr,
+        )
+
+    sizes = np.bincount(model.labels_)
+    say(
+        f"{model.n_clusters_} clusters, sizes "
+        + ", ".join(str(int(size)) for size in sizes)
+        + " (labels 0, 1, ...)"
+    )
+    if model.n_iter_:
+        say(
+            f"merge cost {model.merge_cost!r}: {model.n_iter_} training steps, tree "
+            f"objective {model.loss_curve_[0]:.6g} at the first step, "
+            f"{model.loss_curve_[-1]:.6g} at the last"
+        )
+    else:
+        say(f"merge cost {model.merge_cost!r}: no training steps (untrained encoder)")
+    if target is not None:
+        from sklearn.metrics import adjusted_rand_score
+
+        ari = adjusted_rand_score(target, model.labels_)
+        say(f"adjusted Rand index against the iris species: {ari:.3f}")
+    say("wrote " + ", ".join(str(path) for path in written))
+    return 0
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Cluster the iris data set (standardised) into 3 clusters and report."""
-    from sklearn.datasets import load_iris
-    from sklearn.metrics import adjusted_rand_score
-    from sklearn.preprocessing import StandardScaler
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``).
 
-    from . import RecursiveAutoencoderClustering
-
-    iris = load_iris()
-    X = StandardScaler().fit_transform(iris.data)
-    model = RecursiveAutoencoderClustering(n_clusters=3, random_state=0).fit(X)
-    sizes = ", ".join(str(int(c)) for c in sorted(np.bincount(model.labels_)))
-    print(f"iris: {X.shape[0]} samples, {X.shape[1]} features")
-    print(f"merge_cost={model.merge_cost!r}, {model.n_iter_} training steps")
-    print(f"{model.n_clusters_} clusters of sizes {sizes}")
-    print(
-        f"adjusted Rand index against the species: "
-        f"{adjusted_rand_score(iris.target, model.labels_):.3f}"
-    )
-    return 0
+    Returns
+    -------
+    status : int
+        0 on success, 1 if the data cannot be read or clustered, 2 for invalid
+        options. Errors are printed in one line on standard error.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return _run(args)
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except _UsageError as exc:
+        print(f"{PROG}: error: {_one_line(exc)} (see {PROG} --help)", file=sys.stderr)
+        return 2
+    except (InputError, ValueError, TypeError, MemoryError, OSError) as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         Number of leaves in the tree, ``n_samples``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit; only when ``X`` has string column
         names.
     children_ : ndarray of shape (n_samples - 1, 2)

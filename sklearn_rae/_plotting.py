@@ -1,0 +1,208 @@
+"""Looking at a fitted tree: a dendrogram plot and a table of merges.
+
+matplotlib and pandas are optional dependencies, imported only when these
+functions are called.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.cluster.hierarchy import dendrogram, is_valid_linkage
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["plot_dendrogram", "linkage_to_frame"]
+
+#: Trees with more leaves than this are truncated by default.
+MAX_FULL_LEAVES = 50
+#: Number of leaves shown in a truncated dendrogram.
+TRUNCATED_LEAVES = 30
+
+
+def _as_linkage(estimator_or_linkage) -> tuple[np.ndarray, object | None]:
+    """The linkage matrix, and the fitted estimator if one was given.
+
+    Accepts a fitted estimator with a ``linkage_matrix_`` attribute (also as
+    the last step of a :class:`~sklearn.pipeline.Pipeline`) or a SciPy linkage
+    matrix.
+    """
+    obj = estimator_or_linkage
+    if hasattr(obj, "steps") and hasattr(obj, "fit"):  # a Pipeline
+        obj = obj[-1]
+    if hasattr(obj, "fit") and hasattr(obj, "get_params"):
+        if not hasattr(obj, "linkage_matrix_"):
+            check_is_fitted(obj)
+            raise TypeError(
+                f"{type(obj).__name__} has no linkage_matrix_ attribute; pass a "
+                "fitted RecursiveAutoencoderClustering or a SciPy linkage matrix."
+            )
+        return np.asarray(obj.linkage_matrix_, dtype=np.float64), obj
+    try:
+        linkage = np.asarray(obj, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            "Expected a fitted RecursiveAutoencoderClustering or a SciPy linkage "
+            f"matrix of shape (n_samples - 1, 4); got {type(obj).__name__}."
+        ) from exc
+    if linkage.ndim != 2 or linkage.shape[1] != 4 or linkage.shape[0] < 1:
+        raise ValueError(
+            "A linkage matrix has shape (n_samples - 1, 4) with at least one row; "
+            f"got an array of shape {linkage.shape}."
+        )
+    try:
+        is_valid_linkage(linkage, throw=True, name="linkage")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Not a valid SciPy linkage matrix: {exc}") from exc
+    return linkage, None
+
+
+def _cut_height(linkage: np.ndarray, estimator) -> float | None:
+    """A height that separates the estimator's flat clusters, if it has one."""
+    if estimator is None:
+        return None
+    threshold = getattr(estimator, "distance_threshold", None)
+    if threshold is not None:
+        return float(threshold)
+    n_clusters = getattr(estimator, "n_clusters_", None)
+    n_samples = linkage.shape[0] + 1
+    if n_clusters is None or not 1 < n_clusters <= n_samples:
+        return None
+    heights = linkage[:, 2]
+    kept = n_samples - n_clusters  # merges below the cut
+    below = heights[kept - 1] if kept > 0 else -np.inf
+    above = heights[kept]
+    if not below < above:
+        return None  # ties at the cut: colours could not match the labels
+    return float(above) if kept == 0 else float((below + above) / 2)
+
+
+def plot_dendrogram(estimator_or_linkage, ax=None, **dendrogram_kwargs):
+    """Plot the tree of a fitted clusterer, or a linkage matrix, as a dendrogram.
+
+    The geometry is computed by :func:`scipy.cluster.hierarchy.dendrogram`;
+    this function chooses defaults that suit the fitted estimator and draws on
+    a matplotlib Axes.
+
+    Parameters
+    ----------
+    estimator_or_linkage : estimator or array-like of shape (n_samples - 1, 4)
+        A fitted :class:`~sklearn_rae.RecursiveAutoencoderClustering` (or a
+        fitted :class:`~sklearn.pipeline.Pipeline` ending in one), or a SciPy
+        linkage matrix.
+    ax : matplotlib Axes, default=None
+        The Axes to draw on. ``None`` creates a new figure.
+    **dendrogram_kwargs
+        Passed to :func:`scipy.cluster.hierarchy.dendrogram`, overriding the
+        defaults. By default a tree with more than 50 leaves is truncated to
+        its last 30 merged nodes (``truncate_mode="lastp", p=30``; leaf labels
+        in parentheses are node sizes); pass ``truncate_mode=None`` to draw
+        every leaf. For a fitted estimator, ``color_threshold`` defaults to a
+        height that colours each of its flat clusters separately.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The Axes the dendrogram was drawn on.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed.
+
+    See Also
+    --------
+    linkage_to_frame : The same tree as a table.
+    scipy.cluster.hierarchy.dendrogram : The function that lays out the tree.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_rae import RecursiveAutoencoderClustering, plot_dendrogram
+    >>> X = np.array([[0.0, 0.1], [0.1, 0.0], [5.0, 5.1], [5.1, 5.0]])
+    >>> model = RecursiveAutoencoderClustering(max_iter=0, random_state=0).fit(X)
+    >>> ax = plot_dendrogram(model)  # doctest: +SKIP
+    """
+    linkage, estimator = _as_linkage(estimator_or_linkage)
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            "plot_dendrogram needs matplotlib, which is not installed. Install it "
+            "with: pip install 'sklearn-rae[plot]' (or pip install matplotlib)."
+        ) from exc
+
+    n_leaves = linkage.shape[0] + 1
+    kwargs = dict(dendrogram_kwargs)
+    if "truncate_mode" not in kwargs and n_leaves > MAX_FULL_LEAVES:
+        kwargs["truncate_mode"] = "lastp"
+        kwargs.setdefault("p", TRUNCATED_LEAVES)
+    if "color_threshold" not in kwargs:
+        cut = _cut_height(linkage, estimator)
+        if cut is not None:
+            kwargs["color_threshold"] = cut
+    if ax is None:
+        _, ax = plt.subplots()
+    dendrogram(linkage, ax=ax, **kwargs)
+    ax.set_ylabel("merge cost (linkage height)")
+    if kwargs.get("truncate_mode") is not None:
+        ax.set_xlabel("sample index, or (number of samples) of a truncated node")
+    else:
+        ax.set_xlabel("sample index")
+    return ax
+
+
+def linkage_to_frame(estimator_or_linkage):
+    """The tree as a pandas DataFrame, one row per merge.
+
+    Parameters
+    ----------
+    estimator_or_linkage : estimator or array-like of shape (n_samples - 1, 4)
+        A fitted :class:`~sklearn_rae.RecursiveAutoencoderClustering` (or a
+        fitted :class:`~sklearn.pipeline.Pipeline` ending in one), or a SciPy
+        linkage matrix.
+
+    Returns
+    -------
+    frame : pandas.DataFrame of shape (n_samples - 1, 5)
+        Columns ``node`` (the id of the node the merge creates,
+        ``n_samples + row``), ``left`` and ``right`` (the ids of the merged
+        nodes; ids below ``n_samples`` are samples), ``height`` (the linkage
+        height) and ``size`` (the number of samples under the node). Rows are
+        in merge order.
+
+    Raises
+    ------
+    ImportError
+        If pandas is not installed.
+
+    See Also
+    --------
+    plot_dendrogram : The same tree as a picture.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_rae import linkage_to_frame
+    >>> Z = np.array([[0.0, 1.0, 0.5, 2.0], [2.0, 3.0, 1.5, 3.0]])
+    >>> linkage_to_frame(Z)
+       node  left  right  height  size
+    0     3     0      1     0.5     2
+    1     4     2      3     1.5     3
+    """
+    linkage, _ = _as_linkage(estimator_or_linkage)
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError(
+            "linkage_to_frame needs pandas, which is not installed. Install it "
+            "with: pip install pandas."
+        ) from exc
+    n_samples = linkage.shape[0] + 1
+    return pd.DataFrame(
+        {
+            "node": np.arange(n_samples, 2 * n_samples - 1, dtype=np.int64),
+            "left": linkage[:, 0].astype(np.int64),
+            "right": linkage[:, 1].astype(np.int64),
+            "height": linkage[:, 2],
+            "size": linkage[:, 3].astype(np.int64),
+        }
+    )

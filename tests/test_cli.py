@@ -1,0 +1,298 @@
+"""The command line: inputs, outputs, summary and one-line errors."""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import is_valid_linkage
+
+from sklearn_rae.__main__ import load_csv, main
+from sklearn_rae._tree import cut_linkage
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+DATA = np.array(
+    [
+        [0.0, 0.1, 1.5],
+        [0.2, -0.1, 1.0],
+        [0.1, 0.0, 1.2],
+        [4.0, 4.2, -1.0],
+        [4.1, 3.9, -1.1],
+        [3.8, 4.0, -0.9],
+        [2.0, 2.5, 0.0],
+    ]
+)
+
+
+def _write_csv(path, rows, header=None, delimiter=","):
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file, delimiter=delimiter)
+        if header is not None:
+            writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _read_labels(path):
+    with open(path, newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[0] == ["sample", "label"]
+    assert [int(r[0]) for r in rows[1:]] == list(range(len(rows) - 1))
+    return np.array([int(r[1]) for r in rows[1:]])
+
+
+def test_main_clusters_iris_and_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["--max-iter", "2", "--output-dir", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    labels = _read_labels(out / "labels.csv")
+    linkage = np.load(out / "linkage.npy")
+    assert labels.shape == (150,)
+    assert linkage.shape == (149, 4)
+    assert is_valid_linkage(linkage)
+    np.testing.assert_array_equal(labels, cut_linkage(linkage, n_clusters=3))
+    assert (out / "dendrogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_main_prints_summary(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["--max-iter", "2", "--output-dir", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    sizes = np.bincount(_read_labels(out / "labels.csv"))
+    assert "iris, standardized: 150 samples, 4 features" in stdout
+    assert "3 clusters, sizes " + ", ".join(map(str, sizes)) in stdout
+    assert "'cumulative': 2 training steps" in stdout
+    assert "adjusted Rand index against the iris species: " in stdout
+    assert str(out / "dendrogram.png") in stdout
+    assert "loss:" in stdout  # the progress bar
+
+
+def test_load_csv_detects_header_and_delimiter(tmp_path):
+    rows = DATA.tolist()
+    with_header = _write_csv(tmp_path / "a.csv", rows, header=["x", "y", "z"])
+    without = _write_csv(tmp_path / "b.csv", rows)
+    semicolons = _write_csv(tmp_path / "c.csv", rows, delimiter=";")
+    spaces = tmp_path / "d.txt"
+    spaces.write_text("\n".join("  ".join(map(repr, r)) for r in rows) + "\n\n")
+    X, header = load_csv(with_header)
+    assert header == ["x", "y", "z"]
+    np.testing.assert_array_equal(X, DATA)
+    for path in (without, semicolons, spaces):
+        X, header = load_csv(path)
+        assert header is None
+        np.testing.assert_array_equal(X, DATA)
+
+
+def test_main_gives_same_tree_for_csv_with_header_and_npy(tmp_path):
+    csv_path = _write_csv(tmp_path / "d.csv", DATA.tolist(), header=["x", "y", "z"])
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA)
+    args = ["--max-iter", "2", "--quiet", "--output-dir"]
+    assert main([str(csv_path), *args, str(tmp_path / "csv")]) == 0
+    assert main([str(npy_path), *args, str(tmp_path / "npy")]) == 0
+    from_csv = np.load(tmp_path / "csv" / "linkage.npy")
+    np.testing.assert_array_equal(from_csv, np.load(tmp_path / "npy" / "linkage.npy"))
+    labels = _read_labels(tmp_path / "csv" / "labels.csv")
+    np.testing.assert_array_equal(labels, cut_linkage(from_csv, n_clusters=2))
+    assert (tmp_path / "csv" / "dendrogram.png").stat().st_size > 0
+
+
+def test_main_distance_threshold_cuts_at_height(tmp_path):
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA)
+    out = tmp_path / "out"
+    args = [str(npy_path), "--max-iter", "0", "--quiet", "--output-dir", str(out)]
+    assert main([*args, "--distance-threshold", "0"]) == 0
+    linkage = np.load(out / "linkage.npy")
+    threshold = float(np.median(linkage[:, 2]))
+    assert main([*args, "--distance-threshold", str(threshold)]) == 0
+    labels = _read_labels(out / "labels.csv")
+    expected = cut_linkage(linkage, distance_threshold=threshold)
+    np.testing.assert_array_equal(labels, expected)
+    assert labels.max() + 1 == 1 + np.count_nonzero(linkage[:, 2] >= threshold)
+
+
+def test_main_standardize_changes_the_input(tmp_path):
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA * [1.0, 100.0, 0.01])
+    common = [str(npy_path), "--max-iter", "0", "--quiet", "--output-dir"]
+    assert main([*common, str(tmp_path / "raw")]) == 0
+    assert main([*common, str(tmp_path / "std"), "--standardize"]) == 0
+    raw = np.load(tmp_path / "raw" / "linkage.npy")
+    scaled = np.load(tmp_path / "std" / "linkage.npy")
+    assert not np.allclose(raw[:, 2], scaled[:, 2])
+
+
+def _bad_npy(tmp_path, array):
+    path = tmp_path / "bad.npy"
+    np.save(path, array, allow_pickle=True)
+    return [str(path)]
+
+
+def _bad_csv(tmp_path, text):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    return [str(path)]
+
+
+def _binary_csv(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"\xff\xfe\x00\x81,\x90\n")
+    return [str(path)]
+
+
+def _text_npy(tmp_path):
+    path = tmp_path / "text.npy"
+    path.write_text("1,2\n3,4\n")
+    return [str(path)]
+
+
+def _truncated_npy(tmp_path):
+    path = tmp_path / "truncated.npy"
+    np.save(path, np.zeros((100, 3)))
+    path.write_bytes(path.read_bytes()[:300])
+    return [str(path)]
+
+
+BAD_INPUTS = {
+    "missing file": (lambda p: [str(p / "nope.csv")], "no such file"),
+    "directory": (lambda p: [str(p)], "is a directory"),
+    "empty file": (lambda p: _bad_csv(p, ""), "is empty"),
+    "header only": (lambda p: _bad_csv(p, "a,b\n"), "no data"),
+    "not numeric": (lambda p: _bad_csv(p, "a,b\n1,2\n3,x\n"), "'x' is not a number"),
+    "missing value": (lambda p: _bad_csv(p, "1,2\n3,\n"), "empty field"),
+    "ragged rows": (lambda p: _bad_csv(p, "1,2\n3,4,5\n"), "3 fields"),
+    "nan in csv": (lambda p: _bad_csv(p, "1,2\n3,nan\n"), "NaN or infinite"),
+    "binary csv": (lambda p: _binary_csv(p), "not a text file"),
+    "one sample": (lambda p: _bad_csv(p, "1,2\n"), "at least 2"),
+    "1-D npy": (lambda p: _bad_npy(p, np.arange(5.0)), "expected a 2-D array"),
+    "3-D npy": (lambda p: _bad_npy(p, np.zeros((2, 2, 2))), "expected a 2-D array"),
+    "string npy": (lambda p: _bad_npy(p, np.array([["a", "b"]])), "expected numbers"),
+    "object npy": (
+        lambda p: _bad_npy(p, np.array([[1, None]], dtype=object)),
+        "pickling",
+    ),
+    "inf in npy": (
+        lambda p: _bad_npy(p, np.array([[1.0, 2.0], [np.inf, 0.0]])),
+        "first at row 2, column 1",
+    ),
+    "empty npy": (lambda p: _bad_npy(p, np.zeros((0, 3))), "no data"),
+    "not an npy": (lambda p: _text_npy(p), "not a .npy file"),
+    "truncated npy": (lambda p: _truncated_npy(p), "not a readable .npy file"),
+    "too many clusters": (
+        lambda p: _bad_csv(p, "1,2\n3,4\n5,6\n") + ["--n-clusters", "4"],
+        "--n-clusters 4 is more than the 3 samples",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_main_reports_bad_input_in_one_line(case, tmp_path, capsys):
+    make_args, message = BAD_INPUTS[case]
+    out = tmp_path / "out"
+    assert main([*make_args(tmp_path), "--output-dir", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("sklearn-rae: error: ")
+    assert message in captured.err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n-clusters", "3", "--distance-threshold", "1"], "not both"),
+        (["--n-clusters", "0"], "not a positive integer"),
+        (["--n-clusters", "two"], "'two' is not an integer"),
+        (["--max-iter", "-1"], "-1 is negative"),
+        (["--distance-threshold", "-0.5"], "not a non-negative number"),
+        (["--distance-threshold", "nan"], "not a non-negative number"),
+        (["--learning-rate", "0"], "not a positive number"),
+        (["--batch-size", "1"], "less than 2"),
+        (["--merge-cost", "nonsense"], "invalid choice: 'nonsense'"),
+        (["--no-such-option"], "unrecognized arguments"),
+        (["a.csv", "b.csv"], "unrecognized arguments"),
+    ],
+)
+def test_main_reports_bad_options_in_one_line(args, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([*args, "--output-dir", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("sklearn-rae: error: ")
+    assert message in captured.err
+    assert not out.exists()
+
+
+def test_main_help_and_version(capsys):
+    assert main(["--help"]) == 0
+    help_text = capsys.readouterr().out
+    for option in ("--n-clusters", "--distance-threshold", "--standardize", "--quiet"):
+        assert option in help_text
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("sklearn-rae 0.")
+
+
+def test_main_without_matplotlib_skips_the_picture(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA)
+    out = tmp_path / "out"
+    assert main([str(npy_path), "--max-iter", "0", "--output-dir", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "linkage.npy"]
+    assert captured.err.count("\n") == 1
+    assert "matplotlib is not installed" in captured.err
+    assert "wrote " in captured.out
+
+
+def test_module_runs_as_a_script(tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_rae", "--max-iter", "2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "adjusted Rand index against the iris species" in result.stdout
+    output = tmp_path / "sklearn-rae-output"
+    assert sorted(p.name for p in output.iterdir()) == [
+        "dendrogram.png",
+        "labels.csv",
+        "linkage.npy",
+    ]
+    assert np.load(output / "linkage.npy").shape == (149, 4)
+
+
+def test_console_script_points_at_main():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    module_name, _, function = project["scripts"]["sklearn-rae"].partition(":")
+    module = __import__(module_name, fromlist=[function])
+    assert getattr(module, function) is main
+
+
+def test_main_reports_each_warning_once(tmp_path, capsys):
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA * 100)
+    args = [str(npy_path), "--max-iter", "5", "--learning-rate", "1e30", "--quiet"]
+    assert main([*args, "--output-dir", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines
+    assert all(line.startswith("sklearn-rae: warning: ") for line in lines)
+    assert len(set(lines)) == len(lines)
+    assert any("Training diverged at step" in line for line in lines)

@@ -1,0 +1,77 @@
+"""The documentation builds with warnings as errors, gallery included."""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOCS_DIR = REPO_ROOT / "docs"
+BUILD_OUTPUTS = ("_build", "auto_examples", "generated", "sg_execution_times.rst")
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("sphinx") is None,
+    reason="building the docs needs Sphinx: pip install '.[docs]'",
+)
+def test_docs_build_without_warnings(tmp_path):
+    # Build a copy so that the gallery's and autosummary's outputs stay out of
+    # the source tree.
+    source = tmp_path / "docs"
+    shutil.copytree(DOCS_DIR, source, ignore=shutil.ignore_patterns(*BUILD_OUTPUTS))
+    html = tmp_path / "html"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(source),
+            str(html),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    pages = [
+        "index",
+        "getting_started",
+        "user_guide",
+        "api",
+        "performance",
+        "quality",
+        "generated/sklearn_rae.RecursiveAutoencoderClustering",
+        "generated/sklearn_rae.plot_dendrogram",
+        "generated/sklearn_rae.linkage_to_frame",
+        "auto_examples/index",
+    ]
+    for page in pages:
+        assert (html / f"{page}.html").is_file(), page
+    examples = sorted(p.stem for p in (DOCS_DIR / "examples").glob("plot_*.py"))
+    assert len(examples) >= 4
+    for example in examples:
+        assert (html / "auto_examples" / f"{example}.html").is_file(), example
+        # Every example ran and drew at least one figure.
+        figures = list((html / "_images").glob(f"sphx_glr_{example}_0*.png"))
+        assert figures, example
+    api = (
+        html / "generated/sklearn_rae.RecursiveAutoencoderClustering.html"
+    ).read_text()
+    for method in ("fit", "predict", "score", "fit_predict"):
+        assert f'id="sklearn_rae.RecursiveAutoencoderClustering.{method}"' in api
