@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -110,8 +111,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         entropy rather than NumPy's global ``RandomState``: a fit never changes
         NumPy's or TensorFlow's global random state.
     verbose : int, default=0
-        ``0`` prints nothing; ``1`` or more shows a progress bar over the
-        training steps with the tree objective.
+        ``0`` prints nothing; ``1`` or more shows progress over the training
+        steps with the tree objective: Keras' progress bar on a terminal, a
+        plain line at every tenth of the steps otherwise.
 
     Attributes
     ----------
@@ -323,11 +325,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         criterion_class = CRITERIA[self.merge_cost]
         batch_size = self._effective_batch_size(n_samples)
         trainer = TreeTrainer(self.merge_cost, weights, self.learning_rate)
-        progress = None
-        if self.verbose:
-            import tensorflow as tf
-
-            progress = tf.keras.utils.Progbar(self.max_iter, stateful_metrics=["loss"])
+        progress = _TrainingProgress(self.max_iter) if self.verbose else None
         for step in range(self.max_iter):
             if batch_size < n_samples:
                 rows = np.sort(
@@ -354,7 +352,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             last_finite, weights = weights, new_weights
             loss_curve.append(loss)
             if progress is not None:
-                progress.update(step + 1, values=[("loss", loss)])
+                progress.update(step + 1, loss)
         return weights, loss_curve
 
     def _build_tree(self, weights, X):
@@ -448,6 +446,30 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         if state.get("_merger") is not None:
             state["_merger"] = None
         return state
+
+
+class _TrainingProgress:
+    """Progress over the training steps with the tree objective.
+
+    On a terminal it is Keras' progress bar; otherwise (a log file, a pipe, a
+    notebook's captured output) it prints a plain line at every tenth of the
+    steps, since a bar redrawn with control characters is unreadable there.
+    """
+
+    def __init__(self, n_steps: int):
+        self.n_steps = n_steps
+        self.bar = None
+        if sys.stdout.isatty():
+            import tensorflow as tf
+
+            self.bar = tf.keras.utils.Progbar(n_steps, stateful_metrics=["loss"])
+        self.every = max(1, n_steps // 10)
+
+    def update(self, step: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(step, values=[("loss", loss)])
+        elif step % self.every == 0 or step == self.n_steps:
+            print(f"step {step}/{self.n_steps} - loss: {loss:.4f}", flush=True)
 
 
 def _finite(values) -> bool:
