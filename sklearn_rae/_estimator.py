@@ -164,6 +164,20 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     Each gradient step builds a tree on at most ``batch_size`` samples and
     evaluates it level by level in one compiled TensorFlow function.
 
+    Training that diverges (a tree objective or weights that overflow) stops
+    with a ``RuntimeWarning`` and keeps the last weights whose objective was
+    finite. A fit that raises or is interrupted leaves a fitted estimator as it
+    was: the fitted attributes are replaced only when the fit succeeds.
+
+    TensorFlow sizes its thread pools to the machine's cores and ignores
+    ``OMP_NUM_THREADS``. When that variable is set before TensorFlow starts in
+    a process, the pools are sized to it instead (unless they were configured
+    with ``tf.config.threading``, ``TF_NUM_INTRAOP_THREADS`` or
+    ``TF_NUM_INTEROP_THREADS``). joblib's process workers and Dask's worker
+    processes set it to each worker's share of the cores, so
+    ``GridSearchCV(n_jobs=...)`` and searches on a Dask cluster do not
+    oversubscribe the cores. See ``docs/parallel.md``.
+
     Examples
     --------
     >>> import numpy as np
@@ -236,6 +250,18 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        # A fit that fails or is interrupted (an exception, KeyboardInterrupt)
+        # leaves the estimator as it was: validation already records
+        # n_features_in_ and feature_names_in_, so restore every attribute.
+        previous_state = dict(self.__dict__)
+        try:
+            return self._fit(X)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous_state)
+            raise
+
+    def _fit(self, X):
         if (self.n_clusters is None) == (self.distance_threshold is None):
             raise ValueError(
                 "Exactly one of n_clusters and distance_threshold has to be set, "
@@ -243,9 +269,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 f"n_clusters={self.n_clusters!r} and "
                 f"distance_threshold={self.distance_threshold!r}."
             )
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2
-        ).astype(np.float64, copy=False)
+        X = self._validate_samples(X, reset=True, ensure_min_samples=2)
         n_samples = X.shape[0]
         if self.n_clusters is not None and self.n_clusters > n_samples:
             raise ValueError(
@@ -289,6 +313,26 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self.n_clusters_ = n_clusters
         return self
 
+    def _validate_samples(self, X, *, reset, ensure_min_samples=1):
+        """``validate_data`` to float64, naming non-numeric data in plain words."""
+        try:
+            X = validate_data(
+                self,
+                X,
+                dtype=[np.float64, np.float32],
+                ensure_min_samples=ensure_min_samples,
+                reset=reset,
+            )
+        except ValueError as error:
+            if "could not convert" not in str(error):
+                raise
+            raise ValueError(
+                f"{type(self).__name__} needs numeric data, but X holds values "
+                f"that are not numbers ({error}). Encode them as numbers first, "
+                "for example with OneHotEncoder or OrdinalEncoder."
+            ) from error
+        return X.astype(np.float64, copy=False)
+
     def _check_memory(self, n_samples: int) -> None:
         """Refuse a tree whose pair-cost cache would not fit in memory."""
         if self.memory_limit is None:
@@ -315,7 +359,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     def _train(self, X, random_state):
         """Initialise and train the merge encoder; return weights and losses."""
         n_samples, n_features = X.shape
-        weights = last_finite = init_merger_weights(n_features, random_state)
+        weights = previous = init_merger_weights(n_features, random_state)
         loss_curve: list[float] = []
         if self.max_iter == 0:
             return weights, loss_curve
@@ -334,30 +378,36 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 batch = X[rows]
             else:
                 batch = X
-            tree = greedy_linkage(
-                criterion_class(weights, leaf_state(batch)), len(batch)
-            )
-            loss = trainer.step(batch, tree.linkage) if _finite(tree.costs) else np.nan
-            new_weights = trainer.weights()
-            if not (np.isfinite(loss) and all(map(_finite, new_weights.values()))):
-                warnings.warn(
-                    f"Training diverged at step {step + 1} of {self.max_iter} "
-                    f"(tree objective {loss}); keeping the last weights whose "
-                    "objective was finite. Lower learning_rate or standardise "
-                    "the data.",
-                    RuntimeWarning,
-                    stacklevel=3,
+            # Overflow is detected below; NumPy's warnings about it are noise.
+            with np.errstate(over="ignore", invalid="ignore"):
+                tree = greedy_linkage(
+                    criterion_class(weights, leaf_state(batch)), len(batch)
                 )
-                return last_finite, loss_curve
-            last_finite, weights = weights, new_weights
+            if _finite(tree.costs):
+                loss = trainer.step(batch, tree.linkage)
+                new_weights = trainer.weights()
+            else:
+                loss, new_weights = np.nan, None
+            if not np.isfinite(loss):
+                # ``weights`` already overflow: keep the step before them.
+                _warn_diverged(step, self.max_iter, f"tree objective {loss}")
+                return previous, loss_curve
             loss_curve.append(loss)
+            if not all(map(_finite, new_weights.values())):
+                # The step from ``weights``, whose objective is finite, overflows.
+                _warn_diverged(step, self.max_iter, "weights not finite after it")
+                return weights, loss_curve
+            previous, weights = weights, new_weights
             if progress is not None:
                 progress.update(step + 1, loss)
         return weights, loss_curve
 
     def _build_tree(self, weights, X):
         """The greedy tree over ``X``; refuses data whose costs overflow."""
-        tree = greedy_linkage(CRITERIA[self.merge_cost](weights, leaf_state(X)), len(X))
+        with np.errstate(over="ignore", invalid="ignore"):
+            tree = greedy_linkage(
+                CRITERIA[self.merge_cost](weights, leaf_state(X)), len(X)
+            )
         if not _finite(tree.costs):
             raise ValueError(
                 "The merge costs of this data are not finite in float64 (largest "
@@ -382,7 +432,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            New samples.
+            New samples. Sparse matrices are refused with a ``TypeError``.
 
         Returns
         -------
@@ -390,7 +440,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             Index of the cluster each sample belongs to.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = self._validate_samples(X, reset=False)
         return self._cluster_labels[np.argmin(self._cluster_costs(X), axis=0)]
 
     def _cluster_costs(self, X):
@@ -423,9 +473,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         score : float
         """
         check_is_fitted(self)
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=False
-        ).astype(np.float64, copy=False)
+        X = self._validate_samples(X, reset=False, ensure_min_samples=2)
         self._check_memory(X.shape[0])
         return -float(np.mean(self._build_tree(self._merger_weights, X).losses))
 
@@ -474,3 +522,15 @@ class _TrainingProgress:
 
 def _finite(values) -> bool:
     return bool(np.isfinite(values).all())
+
+
+def _warn_diverged(step: int, max_iter: int, what: str) -> None:
+    # stacklevel: _warn_diverged, _train, _fit, fit, _fit_context's wrapper,
+    # then the caller of fit.
+    warnings.warn(
+        f"Training diverged at step {step + 1} of {max_iter} ({what}); keeping "
+        "the last weights whose tree objective was finite. Lower learning_rate "
+        "or standardise the data.",
+        RuntimeWarning,
+        stacklevel=6,
+    )

@@ -54,6 +54,43 @@ def _import_tensorflow_quietly():
 
 tf = _import_tensorflow_quietly()
 
+
+def limit_threads_from_environment() -> None:
+    """Size TensorFlow's thread pools from ``OMP_NUM_THREADS`` when it is set.
+
+    TensorFlow ignores ``OMP_NUM_THREADS`` and starts pools of one thread per
+    core in every process. joblib's process workers (loky) and Dask's worker
+    processes set ``OMP_NUM_THREADS`` to each worker's share of the cores, so
+    ``GridSearchCV(n_jobs=k)`` would otherwise run ``k`` times too many threads.
+    Pools configured explicitly (``tf.config.threading`` or the
+    ``TF_NUM_INTRAOP_THREADS`` and ``TF_NUM_INTEROP_THREADS`` variables) are
+    kept, and so is a TensorFlow runtime that has already started.
+    """
+    try:
+        n_threads = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return
+    if n_threads < 1:
+        return
+    threading = tf.config.threading
+    try:
+        if (
+            threading.get_intra_op_parallelism_threads() == 0
+            and "TF_NUM_INTRAOP_THREADS" not in os.environ
+        ):
+            threading.set_intra_op_parallelism_threads(n_threads)
+        if (
+            threading.get_inter_op_parallelism_threads() == 0
+            and "TF_NUM_INTEROP_THREADS" not in os.environ
+        ):
+            threading.set_inter_op_parallelism_threads(n_threads)
+    except RuntimeError:
+        # The runtime is running already; its pools can no longer change.
+        pass
+
+
+limit_threads_from_environment()
+
 __all__ = [
     "build_merger",
     "merger_weights",
@@ -83,8 +120,14 @@ def build_merger(weights: dict[str, np.ndarray]) -> tf.keras.Model:
     a = tf.keras.layers.Input((n_features,), name="a")
     b = tf.keras.layers.Input((n_features,), name="b")
     c = tf.keras.layers.Concatenate(name="c")([a, b])
-    encode = tf.keras.layers.Dense(n_features, name="encode")
-    decode = tf.keras.layers.Dense(2 * n_features, name="decode")
+    # Zero initialisers: the weights are set below, and random ones would
+    # draw from the caller's global random state.
+    encode = tf.keras.layers.Dense(
+        n_features, kernel_initializer="zeros", name="encode"
+    )
+    decode = tf.keras.layers.Dense(
+        2 * n_features, kernel_initializer="zeros", name="decode"
+    )
     h = encode(c)
     o = decode(h)
     model = tf.keras.models.Model(inputs=[a, b], outputs=[h, c, o], name="merger")

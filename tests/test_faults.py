@@ -1,0 +1,249 @@
+"""Numerical faults and failed fits: divergence, interrupted fits, global state."""
+
+import copy
+import random
+import warnings
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
+
+from sklearn_rae import RecursiveAutoencoderClustering
+
+tf = pytest.importorskip("tensorflow")
+merger_module = pytest.importorskip("sklearn_rae._merger")
+
+
+def clustered(n_samples=12, n_features=3, seed=0):
+    rng = np.random.RandomState(seed)
+    centres = np.repeat([[0.0] * n_features, [6.0] * n_features], n_samples // 2, 0)
+    return centres + rng.randn(n_samples, n_features)
+
+
+def fit(X, **params):
+    return RecursiveAutoencoderClustering(
+        **{"n_clusters": 2, "random_state": 0, **params}
+    ).fit(X)
+
+
+def assert_weights_equal(weights, expected):
+    assert weights.keys() == expected.keys()
+    for name in expected:
+        np.testing.assert_array_equal(weights[name], expected[name])
+
+
+def assert_valid_finite_tree(model):
+    linkage = model.linkage_matrix_
+    assert np.isfinite(linkage).all()
+    assert is_valid_linkage(linkage)
+    assert is_monotonic(linkage)
+
+
+def test_huge_learning_rate_warns_and_keeps_initial_weights():
+    X = clustered()
+    with pytest.warns(RuntimeWarning, match="Training diverged at step") as record:
+        model = fit(X, max_iter=5, learning_rate=1e200)
+    # The warning points at the caller of fit.
+    assert [w.filename for w in record] == [__file__]
+    # The first step overflows the weights; the initial ones are kept, with
+    # the objective of their tree.
+    untrained = fit(X, max_iter=0)
+    assert_weights_equal(model._merger_weights, untrained._merger_weights)
+    assert model.n_iter_ == 1
+    assert len(model.loss_curve_) == 1
+    np.testing.assert_array_equal(model.linkage_matrix_, untrained.linkage_matrix_)
+    assert_valid_finite_tree(model)
+
+
+def test_divergence_keeps_weights_whose_objective_is_the_last_loss():
+    X = clustered()
+    with pytest.warns(RuntimeWarning, match="Training diverged"):
+        model = fit(X, max_iter=30, learning_rate=1e30)
+    assert 1 <= model.n_iter_ < 30
+    assert np.isfinite(model.loss_curve_).all()
+    assert_valid_finite_tree(model)
+    for weight in model._merger_weights.values():
+        assert np.isfinite(weight).all()
+    # Full batch: the final tree is the last training tree, whose objective
+    # (the sum of its merge losses) is the last recorded loss.
+    total_loss = -model.score(X) * (X.shape[0] - 1)
+    np.testing.assert_allclose(total_loss, model.loss_curve_[-1], rtol=1e-9)
+
+
+def test_no_numpy_overflow_warnings_leak_from_divergence():
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        fit(clustered(), max_iter=30, learning_rate=1e30)
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1
+    assert messages[0].startswith("Training diverged at step")
+
+
+def fail_on_call(monkeypatch, owner, name, call, make_result):
+    """Replace ``owner.name`` so that its ``call``-th call returns
+    ``make_result(original result)`` (or raises what ``make_result`` raises)."""
+    original = getattr(owner, name)
+    calls = []
+
+    def patched(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        calls.append(None)
+        return make_result(result) if len(calls) == call else result
+
+    monkeypatch.setattr(owner, name, patched)
+
+
+def test_non_finite_objective_keeps_previous_weights(monkeypatch):
+    X = clustered()
+    one_step, two_steps = fit(X, max_iter=1), fit(X, max_iter=2)
+    # The third step's tree objective is NaN: the weights of that tree are
+    # dropped, those after one step are kept.
+    fail_on_call(monkeypatch, merger_module.TreeTrainer, "step", 3, lambda loss: np.nan)
+    with pytest.warns(RuntimeWarning, match="at step 3 of 5 .*tree objective nan"):
+        model = fit(X, max_iter=5)
+    assert_weights_equal(model._merger_weights, one_step._merger_weights)
+    assert model.loss_curve_ == two_steps.loss_curve_
+    assert model.n_iter_ == 2
+    np.testing.assert_array_equal(model.linkage_matrix_, one_step.linkage_matrix_)
+
+
+def test_non_finite_weights_keep_the_weights_before_the_step(monkeypatch):
+    X = clustered()
+    two_steps, three_steps = fit(X, max_iter=2), fit(X, max_iter=3)
+
+    def overflow(weights):
+        return {**weights, "bias_encode": np.full_like(weights["bias_encode"], np.inf)}
+
+    fail_on_call(monkeypatch, merger_module.TreeTrainer, "weights", 3, overflow)
+    with pytest.warns(RuntimeWarning, match="at step 3 of 5 .*weights not finite"):
+        model = fit(X, max_iter=5)
+    assert_weights_equal(model._merger_weights, two_steps._merger_weights)
+    assert model.loss_curve_ == three_steps.loss_curve_
+    np.testing.assert_array_equal(model.linkage_matrix_, two_steps.linkage_matrix_)
+
+
+def snapshot(model):
+    """The fitted state: every attribute, by identity and by value."""
+    state = vars(model)
+    return dict(state), copy.deepcopy(
+        {k: v for k, v in state.items() if k != "_merger"}
+    )
+
+
+def assert_state_unchanged(model, before):
+    identities, values = before
+    state = vars(model)
+    assert state.keys() == identities.keys()
+    for name, value in identities.items():
+        assert state[name] is value, name
+    for name, value in values.items():
+        if isinstance(value, dict):
+            for key in value:
+                np.testing.assert_array_equal(state[name][key], value[key])
+        elif isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(state[name], value)
+        else:
+            assert state[name] == value, name
+
+
+class Interrupted(Exception):
+    pass
+
+
+def raise_(error):
+    def make_result(result):
+        raise error
+
+    return make_result
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        "invalid parameter",
+        "n_clusters > n_samples",
+        "error inside training",
+        "KeyboardInterrupt inside training",
+        "error building the final tree",
+    ],
+)
+def test_failed_fit_leaves_fitted_estimator_unchanged(failure, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(clustered(), columns=["a", "b", "c"])
+    model = fit(X, max_iter=2)
+    model.merger_  # noqa: B018  (built, so that it is part of the state)
+    labels = model.predict(X)
+    before = snapshot(model)
+    # Another shape and no feature names: validation would record both.
+    other = clustered(n_samples=8, n_features=5, seed=1)
+    error = Interrupted
+    if failure == "invalid parameter":
+        model.set_params(learning_rate=-1.0)
+        error = ValueError
+    elif failure == "n_clusters > n_samples":
+        model.set_params(n_clusters=9)
+        error = ValueError
+    elif failure == "error inside training":
+        fail_on_call(
+            monkeypatch, merger_module.TreeTrainer, "step", 2, raise_(Interrupted())
+        )
+    elif failure == "KeyboardInterrupt inside training":
+        fail_on_call(
+            monkeypatch,
+            merger_module.TreeTrainer,
+            "step",
+            1,
+            raise_(KeyboardInterrupt()),
+        )
+        error = KeyboardInterrupt
+    else:
+        monkeypatch.setattr(
+            RecursiveAutoencoderClustering,
+            "_build_tree",
+            lambda self, weights, X: raise_(Interrupted())(None),
+        )
+    with pytest.raises(error):
+        model.fit(other)
+    monkeypatch.undo()
+    parameters = before[0]
+    model.set_params(
+        learning_rate=parameters["learning_rate"], n_clusters=parameters["n_clusters"]
+    )
+    assert_state_unchanged(model, before)
+    np.testing.assert_array_equal(model.predict(X), labels)
+
+
+def test_failed_first_fit_leaves_no_fitted_attributes(monkeypatch):
+    fail_on_call(
+        monkeypatch, merger_module.TreeTrainer, "step", 1, raise_(Interrupted())
+    )
+    model = RecursiveAutoencoderClustering(max_iter=3, random_state=0)
+    with pytest.raises(Interrupted):
+        model.fit(clustered())
+    assert vars(model) == vars(
+        RecursiveAutoencoderClustering(max_iter=3, random_state=0)
+    )
+
+
+def test_fit_and_merger_leave_global_random_states_untouched():
+    X = clustered()
+    np.random.seed(7)  # noqa: NPY002  (the global state is under test)
+    random.seed(7)
+    tf.random.set_seed(7)
+    expected_tf = [tf.random.uniform([4]).numpy() for _ in range(2)]
+    expected_numpy = np.random.get_state()  # noqa: NPY002
+    expected_python = random.getstate()
+
+    tf.random.set_seed(7)
+    first_tf = tf.random.uniform([4]).numpy()
+    model = fit(X, max_iter=3)
+    model.merger_  # noqa: B018
+    model.predict(X)
+    second_tf = tf.random.uniform([4]).numpy()
+
+    np.testing.assert_array_equal([first_tf, second_tf], expected_tf)
+    numpy_state = np.random.get_state()  # noqa: NPY002
+    assert numpy_state[0] == expected_numpy[0]
+    np.testing.assert_array_equal(numpy_state[1], expected_numpy[1])
+    assert numpy_state[2:] == expected_numpy[2:]
+    assert random.getstate() == expected_python
