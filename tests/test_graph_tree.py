@@ -227,3 +227,49 @@ def test_pair_costs_paired_is_the_diagonal_of_pair_costs():
     np.testing.assert_allclose(
         pair_costs_paired(_OuterOnly(criterion), first, second), expected
     )
+
+
+class _MidpointCriterion:
+    """Squared distance between nodes; a merged node is the midpoint.
+
+    Not monotone: a merged node can be cheaper to merge than pairs that were
+    already waiting, which makes batched rounds on a chain undo merges.
+    """
+
+    def __init__(self, X):
+        self.points = np.array(X, dtype=np.float64)
+        self.restored = 0
+
+    def pair_costs(self, first, second):
+        diff = self.points[first][:, None, :] - self.points[second][None, :, :]
+        return np.einsum("ijk,ijk->ij", diff, diff)
+
+    def pair_costs_paired(self, first, second):
+        diff = self.points[first] - self.points[second]
+        return np.einsum("ij,ij->i", diff, diff)
+
+    def merge(self, first, second, cost):
+        self.points[first] = (self.points[first] + self.points[second]) / 2
+        return cost
+
+    def merge_paired(self, first, second, costs):
+        self.points[first] = (self.points[first] + self.points[second]) / 2
+        return np.asarray(costs, dtype=np.float64)
+
+    def save_slots(self, slots):
+        return [self.points[slots].copy()]
+
+    def restore_slots(self, slots, saved):
+        self.restored += 1
+        self.points[slots] = saved[0]
+
+
+def test_batched_chain_undoes_overtaken_merges_exactly():
+    n = 2000
+    X = np.random.RandomState(0).normal(size=(n, 2))
+    batched = _MidpointCriterion(X)
+    tree = graph_linkage(batched, n, chain_adjacency(n))
+    sequential = graph_linkage(_OuterOnly(_MidpointCriterion(X)), n, chain_adjacency(n))
+    assert batched.restored > 0
+    np.testing.assert_array_equal(tree.linkage, sequential.linkage)
+    np.testing.assert_array_equal(tree.costs, sequential.costs)
