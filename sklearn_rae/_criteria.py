@@ -97,6 +97,65 @@ class CumulativeCriterion:
         cross += self._second_const[second][None, :]
         return cross
 
+    def pair_costs_paired(self, first, second) -> np.ndarray:
+        """Costs of merging ``first[i]`` with ``second[i]``, element-wise."""
+        cross = np.einsum(
+            "ij,ij->i", self._first_terms[first], self._second_terms[second]
+        )
+        cross += self._first_const[first]
+        cross += self._second_const[second]
+        return cross
+
+    def merge_paired(self, first, second, costs) -> np.ndarray:
+        """Merge ``second[i]`` into ``first[i]`` for every ``i``; return the losses.
+
+        The slots must all be distinct, so that the merges are independent.
+        """
+        first = np.asarray(first, dtype=np.intp)
+        second = np.asarray(second, dtype=np.intp)
+        costs = np.asarray(costs, dtype=np.float64)
+        state = self.state
+        residual = self._first_terms[first] + self._second_terms[second]
+        losses = 0.5 * np.einsum("ij,ij->i", residual, residual)
+        embedding = state["embedding"]
+        merged = (
+            np.concatenate([embedding[first], embedding[second]], axis=1)
+            @ self.kernel_encode
+            + self.bias_encode
+        )
+        embedding[first] = merged
+        state["score"][first] = costs
+        state["size"][first] += state["size"][second]
+        first_terms = merged @ self._residual_first + self._residual_bias
+        second_terms = merged @ self._residual_second
+        self._first_terms[first] = first_terms
+        self._second_terms[first] = second_terms
+        self._first_const[first] = (
+            0.5 * np.einsum("ij,ij->i", first_terms, first_terms) + costs
+        )
+        self._second_const[first] = (
+            0.5 * np.einsum("ij,ij->i", second_terms, second_terms) + costs
+        )
+        return losses
+
+    def _slot_arrays(self) -> list[np.ndarray]:
+        return [
+            *self.state.values(),
+            self._first_terms,
+            self._second_terms,
+            self._first_const,
+            self._second_const,
+        ]
+
+    def save_slots(self, slots) -> list[np.ndarray]:
+        """Copies of everything held for ``slots``, for :meth:`restore_slots`."""
+        return [array[slots].copy() for array in self._slot_arrays()]
+
+    def restore_slots(self, slots, saved: list[np.ndarray]) -> None:
+        """Put back what :meth:`save_slots` returned for the same ``slots``."""
+        for array, rows in zip(self._slot_arrays(), saved, strict=True):
+            array[slots] = rows
+
     def merge(self, first: int, second: int, cost: float) -> float:
         state = self.state
         residual = self._first_terms[first] + self._second_terms[second]

@@ -14,6 +14,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._criteria import CRITERIA, concat_states, leaf_state, take_state
+from ._graph_tree import (
+    connected_batch,
+    graph_linkage,
+    n_connected_components,
+    replay_merges_by_level,
+    symmetric_adjacency,
+)
 from ._tree import cut_linkage, estimate_linkage_memory, greedy_linkage, replay_merges
 
 __all__ = ["RecursiveAutoencoderClustering"]
@@ -105,6 +112,26 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         cost cache. ``"auto"`` is the memory the operating system reports as
         available; ``None`` disables the check. A fit that would exceed it
         raises a ``MemoryError`` before allocating.
+    connectivity : array-like, sparse matrix, callable or None, default=None
+        Which samples may merge, as in
+        :class:`~sklearn.cluster.AgglomerativeClustering`: an adjacency matrix
+        of shape ``(n_samples, n_samples)``, or a callable ``connectivity(X)``
+        returning one, such as
+        :func:`~sklearn.neighbors.kneighbors_graph`. Non-zero entries are edges;
+        the graph is made symmetric and its diagonal ignored. Only clusters
+        joined by an edge merge, and a merged cluster is joined to the
+        neighbours of both its children. For a sequence pass the chain
+        ``scipy.sparse.diags([1, 1], [-1, 1], shape=(n, n))``: every flat
+        cluster is then a contiguous run of samples. Memory and time grow with
+        the number of edges instead of ``n_samples**2``, and each training step
+        uses a connected neighbourhood of ``batch_size`` samples (a contiguous
+        window of a sequence).
+
+        If the graph has several connected components, each component is
+        merged into one cluster first and the components are then joined by
+        the last ``n_components - 1`` merges, greedily by the cost of merging
+        their roots, with a ``UserWarning``. So a cut into at least
+        ``n_components`` clusters never mixes components; no edge is added.
     random_state : int, RandomState instance or None, default=None
         Seeds the merge encoder's initial weights and the mini-batches. Pass an
         int for reproducible results. ``None`` seeds from the operating system's
@@ -204,6 +231,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             StrOptions({"auto"}),
             None,
         ],
+        "connectivity": ["array-like", "sparse matrix", callable, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -218,6 +246,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         learning_rate=1e-3,
         batch_size="auto",
         memory_limit="auto",
+        connectivity=None,
         random_state=None,
         verbose=0,
     ):
@@ -228,6 +257,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.memory_limit = memory_limit
+        self.connectivity = connectivity
         self.random_state = random_state
         self.verbose = verbose
 
@@ -276,7 +306,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 f"Cannot find n_clusters={self.n_clusters} clusters in "
                 f"{n_samples} samples: n_clusters must be at most n_samples."
             )
-        self._check_memory(n_samples)
+        adjacency = self._adjacency(X)
+        if adjacency is None:
+            self._check_memory(n_samples)
+        else:
+            self._check_components(adjacency)
         # None draws a fresh seed from the OS instead of NumPy's global
         # RandomState, so that no fit changes the caller's global random state.
         if self.random_state is None:
@@ -284,9 +318,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         else:
             random_state = check_random_state(self.random_state)
 
-        weights, loss_curve = self._train(X, random_state)
+        weights, loss_curve = self._train(X, random_state, adjacency)
         criterion_class = CRITERIA[self.merge_cost]
-        tree = self._build_tree(weights, X)
+        tree = self._build_tree(weights, X, adjacency)
         labels = cut_linkage(
             tree.linkage,
             n_clusters=self.n_clusters,
@@ -294,9 +328,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         )
         n_clusters = int(labels.max()) + 1
         replayed = criterion_class(weights, leaf_state(X))
-        roots = replay_merges(
-            replayed, tree.linkage, tree.costs, n_samples - n_clusters
-        )
+        replay = replay_merges if adjacency is None else replay_merges_by_level
+        roots = replay(replayed, tree.linkage, tree.costs, n_samples - n_clusters)
 
         # Replace the fitted state only once everything has succeeded.
         self._merger_weights = weights
@@ -351,12 +384,36 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 "free memory, or raise memory_limit (None disables this check)."
             )
 
+    def _adjacency(self, X):
+        """The symmetric connectivity graph over ``X``, or None without one."""
+        if self.connectivity is None:
+            return None
+        connectivity = self.connectivity
+        if callable(connectivity):
+            connectivity = connectivity(X)
+        return symmetric_adjacency(connectivity, X.shape[0])
+
+    def _check_components(self, adjacency) -> None:
+        """Warn about, and check the memory for, joining disconnected components."""
+        n_components = n_connected_components(adjacency)
+        if n_components > 1:
+            self._check_memory(n_components)
+            warnings.warn(
+                f"The connectivity graph has {n_components} connected components. "
+                "Each is merged into one cluster first; the last "
+                f"{n_components - 1} merges then join the components greedily, "
+                f"so a cut into {n_components} or more clusters never mixes "
+                "components.",
+                UserWarning,
+                stacklevel=3,
+            )
+
     def _effective_batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
             return min(n_samples, 256)
         return min(n_samples, self.batch_size)
 
-    def _train(self, X, random_state):
+    def _train(self, X, random_state, adjacency=None):
         """Initialise and train the merge encoder; return weights and losses."""
         n_samples, n_features = X.shape
         weights = previous = init_merger_weights(n_features, random_state)
@@ -371,18 +428,24 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         trainer = TreeTrainer(self.merge_cost, weights, self.learning_rate)
         progress = _TrainingProgress(self.max_iter) if self.verbose else None
         for step in range(self.max_iter):
-            if batch_size < n_samples:
+            if adjacency is not None:
+                rows = connected_batch(adjacency, batch_size, random_state)
+            elif batch_size < n_samples:
                 rows = np.sort(
                     random_state.choice(n_samples, batch_size, replace=False)
                 )
-                batch = X[rows]
             else:
-                batch = X
+                rows = None
+            batch = X if rows is None else X[rows]
+            criterion = criterion_class(weights, leaf_state(batch))
             # Overflow is detected below; NumPy's warnings about it are noise.
             with np.errstate(over="ignore", invalid="ignore"):
-                tree = greedy_linkage(
-                    criterion_class(weights, leaf_state(batch)), len(batch)
-                )
+                if adjacency is None:
+                    tree = greedy_linkage(criterion, len(batch))
+                else:
+                    tree = graph_linkage(
+                        criterion, len(batch), adjacency[rows][:, rows]
+                    )
             if _finite(tree.costs):
                 loss = trainer.step(batch, tree.linkage)
                 new_weights = trainer.weights()
@@ -402,12 +465,14 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 progress.update(step + 1, loss)
         return weights, loss_curve
 
-    def _build_tree(self, weights, X):
+    def _build_tree(self, weights, X, adjacency=None):
         """The greedy tree over ``X``; refuses data whose costs overflow."""
+        criterion = CRITERIA[self.merge_cost](weights, leaf_state(X))
         with np.errstate(over="ignore", invalid="ignore"):
-            tree = greedy_linkage(
-                CRITERIA[self.merge_cost](weights, leaf_state(X)), len(X)
-            )
+            if adjacency is None:
+                tree = greedy_linkage(criterion, len(X))
+            else:
+                tree = graph_linkage(criterion, len(X), adjacency)
         if not _finite(tree.costs):
             raise ValueError(
                 "The merge costs of this data are not finite in float64 (largest "
@@ -459,7 +524,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         built on ``X`` with the fitted merge encoder (for ``"cumulative"``, the
         mean reconstruction error per merge). Higher is better and needs no
         labels, so :class:`~sklearn.model_selection.GridSearchCV` can rank
-        merge encoders without ``scoring``.
+        merge encoders without ``scoring``. With ``connectivity`` the tree is
+        restricted to ``connectivity(X)`` for a callable, or to the matrix,
+        which must then match ``X``.
 
         Parameters
         ----------
@@ -474,8 +541,14 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False, ensure_min_samples=2)
-        self._check_memory(X.shape[0])
-        return -float(np.mean(self._build_tree(self._merger_weights, X).losses))
+        adjacency = self._adjacency(X)
+        if adjacency is None:
+            self._check_memory(X.shape[0])
+        else:
+            self._check_memory(n_connected_components(adjacency))
+        return -float(
+            np.mean(self._build_tree(self._merger_weights, X, adjacency).losses)
+        )
 
     @property
     def merger_(self):

@@ -200,7 +200,7 @@ def test_failed_fit_leaves_fitted_estimator_unchanged(failure, monkeypatch):
         monkeypatch.setattr(
             RecursiveAutoencoderClustering,
             "_build_tree",
-            lambda self, weights, X: raise_(Interrupted())(None),
+            lambda self, weights, X, adjacency=None: raise_(Interrupted())(None),
         )
     with pytest.raises(error):
         model.fit(other)

@@ -1,0 +1,148 @@
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.neighbors import kneighbors_graph
+
+from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._graph_tree import chain_adjacency
+
+
+def _regimes(n_per_regime=30, n_features=3, seed=0):
+    rng = np.random.RandomState(seed)
+    means = np.array([[0.0] * n_features, [6.0] * n_features, [-6.0] * n_features])
+    labels = np.repeat(np.arange(3), n_per_regime)
+    return means[labels] + rng.normal(size=(labels.size, n_features)), labels
+
+
+def _is_runs(labels):
+    return set(np.diff(labels).tolist()) <= {0, 1}
+
+
+def test_chain_fit_gives_contiguous_clusters():
+    X, _ = _regimes()
+    model = RecursiveAutoencoderClustering(
+        n_clusters=4, connectivity=chain_adjacency(len(X)), max_iter=3, random_state=0
+    ).fit(X)
+    assert model.n_clusters_ == 4
+    assert _is_runs(model.labels_)
+    assert model.predict(X[:5]).shape == (5,)
+
+
+def test_complete_graph_gives_the_unrestricted_tree():
+    X, _ = _regimes(n_per_regime=10)
+    kwargs = dict(n_clusters=3, max_iter=0, random_state=0)
+    plain = RecursiveAutoencoderClustering(**kwargs).fit(X)
+    connected = RecursiveAutoencoderClustering(
+        connectivity=np.ones((len(X), len(X))), **kwargs
+    ).fit(X)
+    np.testing.assert_array_equal(plain.children_, connected.children_)
+    np.testing.assert_array_equal(plain.labels_, connected.labels_)
+    np.testing.assert_allclose(plain.distances_, connected.distances_, rtol=1e-12)
+    np.testing.assert_array_equal(plain.predict(X), connected.predict(X))
+
+
+def test_callable_connectivity_is_called_with_X():
+    X, _ = _regimes(n_per_regime=15)
+    seen = []
+
+    def graph(data):
+        seen.append(data.shape)
+        return kneighbors_graph(data, 5, include_self=False)
+
+    model = RecursiveAutoencoderClustering(
+        n_clusters=3, connectivity=graph, max_iter=0, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(X)
+    assert seen == [X.shape]
+    assert np.isfinite(model.score(X))
+    assert seen == [X.shape, X.shape]
+
+
+def test_connectivity_shape_is_checked():
+    X, _ = _regimes(n_per_regime=5)
+    model = RecursiveAutoencoderClustering(
+        connectivity=chain_adjacency(len(X) + 1), max_iter=0
+    )
+    with pytest.raises(ValueError, match="connectivity must be a square adjacency"):
+        model.fit(X)
+    with pytest.raises(ValueError, match="2-d"):
+        RecursiveAutoencoderClustering(
+            connectivity=lambda X: np.ones(len(X)), max_iter=0
+        ).fit(X)
+
+
+def test_connectivity_of_wrong_type_is_refused():
+    X, _ = _regimes(n_per_regime=5)
+    with pytest.raises((TypeError, ValueError), match="connectivity"):
+        RecursiveAutoencoderClustering(connectivity="chain", max_iter=0).fit(X)
+
+
+def test_disconnected_graph_warns_and_never_mixes_components():
+    X, _ = _regimes(n_per_regime=10)
+    n = len(X)
+    adjacency = chain_adjacency(n).tolil()
+    for cut in (9, 19):
+        adjacency[cut, cut + 1] = adjacency[cut + 1, cut] = 0
+    model = RecursiveAutoencoderClustering(
+        n_clusters=5, connectivity=adjacency.tocsr(), max_iter=0, random_state=0
+    )
+    with pytest.warns(UserWarning, match="3 connected components"):
+        model.fit(X)
+    components = np.repeat([0, 1, 2], 10)
+    for label in range(model.n_clusters_):
+        assert np.unique(components[model.labels_ == label]).size == 1
+    assert np.all(np.isfinite(model.distances_))
+    assert np.all(np.diff(model.distances_) >= 0)
+
+
+def test_symmetrised_and_self_loops_ignored():
+    X, _ = _regimes(n_per_regime=8)
+    n = len(X)
+    upper_with_loops = sp.diags(
+        [np.ones(n), np.ones(n - 1)], [0, 1], shape=(n, n), format="csr"
+    )
+    kwargs = dict(n_clusters=3, max_iter=0, random_state=0)
+    a = RecursiveAutoencoderClustering(connectivity=upper_with_loops, **kwargs).fit(X)
+    b = RecursiveAutoencoderClustering(connectivity=chain_adjacency(n), **kwargs)
+    np.testing.assert_array_equal(a.children_, b.fit(X).children_)
+
+
+def test_training_uses_connected_windows(monkeypatch):
+    import sklearn_rae._estimator as estimator
+
+    windows = []
+    original = estimator.connected_batch
+
+    def recording(adjacency, batch_size, random_state):
+        rows = original(adjacency, batch_size, random_state)
+        windows.append(rows)
+        return rows
+
+    monkeypatch.setattr(estimator, "connected_batch", recording)
+    X, _ = _regimes(n_per_regime=40)
+    RecursiveAutoencoderClustering(
+        n_clusters=3,
+        connectivity=chain_adjacency(len(X)),
+        batch_size=16,
+        max_iter=3,
+        random_state=0,
+    ).fit(X)
+    assert len(windows) == 3
+    for rows in windows:
+        assert rows.shape == (16,)
+        np.testing.assert_array_equal(np.diff(rows), 1)
+
+
+def test_fit_with_connectivity_skips_the_quadratic_memory_check():
+    X, _ = _regimes(n_per_regime=20)
+    # 60 samples need ~14 KiB for the dense cache; a 1 KiB limit would refuse.
+    model = RecursiveAutoencoderClustering(
+        connectivity=chain_adjacency(len(X)), memory_limit=1024, max_iter=0
+    )
+    assert model.fit(X).n_clusters_ == 2
+    with pytest.raises(MemoryError):
+        RecursiveAutoencoderClustering(memory_limit=1024, max_iter=0).fit(X)

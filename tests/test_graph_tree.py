@@ -1,0 +1,275 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.cluster.hierarchy import is_valid_linkage
+from sklearn.neighbors import kneighbors_graph
+
+from sklearn_rae._criteria import CumulativeCriterion, leaf_state
+from sklearn_rae._estimator import init_merger_weights
+from sklearn_rae._graph_tree import (
+    _slot_linkage,
+    chain_adjacency,
+    connected_batch,
+    graph_linkage,
+    is_chain,
+    pair_costs_paired,
+    replay_merges_by_level,
+    symmetric_adjacency,
+)
+from sklearn_rae._tree import cut_linkage, greedy_linkage, replay_merges
+
+
+def _criterion(X, seed=0):
+    weights = init_merger_weights(X.shape[1], np.random.RandomState(seed))
+    return CumulativeCriterion(weights, leaf_state(X))
+
+
+class _OuterOnly:
+    """A criterion without the element-wise or batched methods."""
+
+    def __init__(self, criterion):
+        self.criterion = criterion
+
+    def pair_costs(self, first, second):
+        return self.criterion.pair_costs(first, second)
+
+    def merge(self, first, second, cost):
+        return self.criterion.merge(first, second, cost)
+
+
+def _naive_restricted(criterion, n, adjacency):
+    """Greedy merging over connected pairs by evaluating all of them each step."""
+    connected = symmetric_adjacency(adjacency, n).toarray().astype(bool)
+    active = np.ones(n, dtype=bool)
+    firsts, seconds, costs = [], [], []
+    for _ in range(n - 1):
+        allowed = np.triu(connected, 1) & active[:, None] & active[None, :]
+        lo, hi = np.nonzero(allowed)
+        if lo.size == 0:
+            break
+        values = pair_costs_paired(criterion, lo, hi)
+        best = np.lexsort((hi, lo, values))[0]
+        first, second = int(lo[best]), int(hi[best])
+        criterion.merge(first, second, float(values[best]))
+        firsts.append(first)
+        seconds.append(second)
+        costs.append(float(values[best]))
+        connected[first] |= connected[second]
+        connected[:, first] |= connected[:, second]
+        connected[first, first] = False
+        connected[second] = connected[:, second] = False
+        active[second] = False
+    return np.array(firsts), np.array(seconds), np.array(costs)
+
+
+def _assert_same_tree(linkage, expected):
+    np.testing.assert_array_equal(linkage[:, [0, 1, 3]], expected[:, [0, 1, 3]])
+    np.testing.assert_allclose(linkage[:, 2], expected[:, 2], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [2, 3, 17, 60])
+def test_complete_graph_matches_greedy_linkage(n):
+    X = np.random.RandomState(n).normal(size=(n, 3))
+    expected = greedy_linkage(_criterion(X), n)
+    tree = graph_linkage(_criterion(X), n, np.ones((n, n)))
+    _assert_same_tree(tree.linkage, expected.linkage)
+    np.testing.assert_allclose(tree.losses, expected.losses, rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("graph", ["chain", "random", "knn"])
+@pytest.mark.parametrize("wrap", [False, True])
+def test_matches_naive_restricted_loop(seed, graph, wrap):
+    rng = np.random.RandomState(seed)
+    n = int(rng.randint(2, 45))
+    X = rng.normal(size=(n, 3))
+    if graph == "chain":
+        adjacency = chain_adjacency(n)
+    elif graph == "random":
+        adjacency = sp.random(n, n, density=0.1, random_state=rng) + chain_adjacency(n)
+    else:
+        adjacency = kneighbors_graph(X, min(4, n - 1))
+    firsts, seconds, costs = _naive_restricted(_criterion(X, seed), n, adjacency)
+    criterion = _criterion(X, seed)
+    tree = graph_linkage(_OuterOnly(criterion) if wrap else criterion, n, adjacency)
+    n_forest = firsts.shape[0]
+    if n_forest == n - 1:
+        _assert_same_tree(tree.linkage, _slot_linkage(firsts, seconds, costs, n))
+    np.testing.assert_allclose(tree.costs[:n_forest], costs, rtol=1e-12, atol=1e-12)
+    assert is_valid_linkage(tree.linkage)
+
+
+def test_batched_chain_matches_one_merge_at_a_time():
+    # Large enough for many merges per round and for undone rounds.
+    n = 3000
+    X = np.random.RandomState(0).normal(size=(n, 4))
+    batched = graph_linkage(_criterion(X), n, chain_adjacency(n))
+    sequential = graph_linkage(_OuterOnly(_criterion(X)), n, chain_adjacency(n))
+    _assert_same_tree(batched.linkage, sequential.linkage)
+
+
+@pytest.mark.parametrize("n_clusters", [1, 2, 5, 13])
+def test_chain_clusters_are_contiguous_runs(n_clusters):
+    n = 300
+    X = np.random.RandomState(3).normal(size=(n, 5))
+    tree = graph_linkage(_criterion(X), n, chain_adjacency(n))
+    labels = cut_linkage(tree.linkage, n_clusters=n_clusters)
+    assert np.unique(labels).size == n_clusters
+    # Labels are numbered by first appearance: a run per label means the
+    # label sequence only ever steps up by one.
+    assert set(np.diff(labels).tolist()) <= {0, 1}
+
+
+def test_merged_node_keeps_neighbours_of_both_children():
+    # Star around sample 0 plus isolated pairs: merges never cross components
+    # until the forest is complete.
+    n = 7
+    adjacency = np.zeros((n, n))
+    adjacency[0, 1:4] = 1
+    adjacency[4, 5] = 1
+    X = np.random.RandomState(1).normal(size=(n, 2))
+    tree = graph_linkage(_criterion(X), n, adjacency)
+    labels = cut_linkage(tree.linkage, n_clusters=3)
+    assert len(set(labels[:4])) == 1
+    assert labels[4] == labels[5]
+    assert len({labels[0], labels[4], labels[6]}) == 3
+
+
+def test_disconnected_components_join_last():
+    n = 40
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(n, 3))
+    adjacency = chain_adjacency(n).tolil()
+    adjacency[9, 10] = adjacency[10, 9] = 0
+    adjacency[24, 25] = adjacency[25, 24] = 0
+    tree = graph_linkage(_criterion(X), n, adjacency.tocsr())
+    assert is_valid_linkage(tree.linkage)
+    assert np.all(np.isfinite(tree.linkage[:, 2]))
+    assert np.all(np.diff(tree.linkage[:, 2]) >= 0)
+    labels = cut_linkage(tree.linkage, n_clusters=3)
+    np.testing.assert_array_equal(labels, np.repeat([0, 1, 2], [10, 15, 15]))
+    # The last two merges join the three component roots 0, 10 and 25.
+    last_children = tree.linkage[-2:, :2].astype(int)
+    forest_roots = set(range(n, 2 * n - 3)) | {0, 10, 25}
+    assert set(last_children[0]) <= forest_roots
+
+
+def test_no_edges_at_all_is_greedy_over_all_pairs():
+    n = 12
+    X = np.random.RandomState(4).normal(size=(n, 3))
+    tree = graph_linkage(_criterion(X), n, sp.csr_matrix((n, n)))
+    _assert_same_tree(tree.linkage, greedy_linkage(_criterion(X), n).linkage)
+
+
+def test_symmetric_adjacency_symmetrises_and_drops_self_loops():
+    matrix = np.array([[5, 1, 0], [0, 1, 0], [0, 2, 0]])
+    graph = symmetric_adjacency(matrix, 3)
+    np.testing.assert_array_equal(graph.toarray(), [[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+    assert is_chain(graph)
+    assert not is_chain(symmetric_adjacency(np.ones((3, 3)), 3))
+
+
+@pytest.mark.parametrize(
+    "matrix, message",
+    [
+        (np.ones((3, 4)), r"shape \(n_samples, n_samples\) = \(3, 3\)"),
+        (np.ones(3), "2-d"),
+        (sp.eye(4), r"got shape \(4, 4\)"),
+    ],
+)
+def test_symmetric_adjacency_rejects_wrong_shapes(matrix, message):
+    with pytest.raises(ValueError, match=message):
+        symmetric_adjacency(matrix, 3)
+
+
+def test_connected_batch_is_a_window_on_a_chain():
+    adjacency = chain_adjacency(1000)
+    rng = np.random.RandomState(0)
+    for _ in range(20):
+        rows = connected_batch(adjacency, 64, rng)
+        assert rows.shape == (64,)
+        np.testing.assert_array_equal(np.diff(rows), 1)
+
+
+def test_connected_batch_spans_small_components():
+    adjacency = sp.block_diag([chain_adjacency(5)] * 4, format="csr")
+    rows = connected_batch(adjacency, 12, np.random.RandomState(0))
+    assert rows.shape == (12,)
+    assert np.unique(rows).size == 12
+
+
+@pytest.mark.parametrize("n_merges", [0, 10, 59, 99])
+def test_replay_by_level_matches_sequential_replay(n_merges):
+    n = 100
+    X = np.random.RandomState(5).normal(size=(n, 3))
+    tree = graph_linkage(_criterion(X), n, kneighbors_graph(X, 5))
+    sequential, by_level = _criterion(X), _criterion(X)
+    roots = replay_merges(sequential, tree.linkage, tree.costs, n_merges)
+    np.testing.assert_array_equal(
+        replay_merges_by_level(by_level, tree.linkage, tree.costs, n_merges), roots
+    )
+    for key in ("embedding", "score", "size"):
+        np.testing.assert_allclose(
+            by_level.state[key][roots], sequential.state[key][roots], rtol=1e-10
+        )
+    fallback = _criterion(X)
+    replay_merges_by_level(_OuterOnly(fallback), tree.linkage, tree.costs, n_merges)
+    np.testing.assert_array_equal(fallback.state["size"], sequential.state["size"])
+
+
+def test_pair_costs_paired_is_the_diagonal_of_pair_costs():
+    X = np.random.RandomState(6).normal(size=(30, 4))
+    criterion = _criterion(X)
+    first = np.array([0, 3, 7, 7, 20])
+    second = np.array([1, 9, 8, 29, 21])
+    expected = np.diagonal(criterion.pair_costs(first, second))
+    np.testing.assert_allclose(criterion.pair_costs_paired(first, second), expected)
+    np.testing.assert_allclose(
+        pair_costs_paired(_OuterOnly(criterion), first, second), expected
+    )
+
+
+class _MidpointCriterion:
+    """Squared distance between nodes; a merged node is the midpoint.
+
+    Not monotone: a merged node can be cheaper to merge than pairs that were
+    already waiting, which makes batched rounds on a chain undo merges.
+    """
+
+    def __init__(self, X):
+        self.points = np.array(X, dtype=np.float64)
+        self.restored = 0
+
+    def pair_costs(self, first, second):
+        diff = self.points[first][:, None, :] - self.points[second][None, :, :]
+        return np.einsum("ijk,ijk->ij", diff, diff)
+
+    def pair_costs_paired(self, first, second):
+        diff = self.points[first] - self.points[second]
+        return np.einsum("ij,ij->i", diff, diff)
+
+    def merge(self, first, second, cost):
+        self.points[first] = (self.points[first] + self.points[second]) / 2
+        return cost
+
+    def merge_paired(self, first, second, costs):
+        self.points[first] = (self.points[first] + self.points[second]) / 2
+        return np.asarray(costs, dtype=np.float64)
+
+    def save_slots(self, slots):
+        return [self.points[slots].copy()]
+
+    def restore_slots(self, slots, saved):
+        self.restored += 1
+        self.points[slots] = saved[0]
+
+
+def test_batched_chain_undoes_overtaken_merges_exactly():
+    n = 2000
+    X = np.random.RandomState(0).normal(size=(n, 2))
+    batched = _MidpointCriterion(X)
+    tree = graph_linkage(batched, n, chain_adjacency(n))
+    sequential = graph_linkage(_OuterOnly(_MidpointCriterion(X)), n, chain_adjacency(n))
+    assert batched.restored > 0
+    np.testing.assert_array_equal(tree.linkage, sequential.linkage)
+    np.testing.assert_array_equal(tree.costs, sequential.costs)
