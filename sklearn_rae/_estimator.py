@@ -437,9 +437,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             else:
                 rows = None
             batch = X if rows is None else X[rows]
-            criterion = criterion_class(weights, leaf_state(batch))
             # Overflow is detected below; NumPy's warnings about it are noise.
             with np.errstate(over="ignore", invalid="ignore"):
+                criterion = criterion_class(weights, leaf_state(batch))
                 if adjacency is None:
                     tree = greedy_linkage(criterion, len(batch))
                 else:
@@ -467,8 +467,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     def _build_tree(self, weights, X, adjacency=None):
         """The greedy tree over ``X``; refuses data whose costs overflow."""
-        criterion = CRITERIA[self.merge_cost](weights, leaf_state(X))
         with np.errstate(over="ignore", invalid="ignore"):
+            criterion = CRITERIA[self.merge_cost](weights, leaf_state(X))
             if adjacency is None:
                 tree = greedy_linkage(criterion, len(X))
             else:
