@@ -12,12 +12,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._criteria import CRITERIA, concat_states, leaf_state, take_state
-from ._tree import cut_linkage, estimate_linkage_memory, greedy_linkage, replay_merges
+from ._criteria import CRITERIA, concat_states, leaf_state
+from ._tree import cut_linkage, estimate_linkage_memory, greedy_linkage
 
 __all__ = ["RecursiveAutoencoderClustering"]
 
-DEFAULT_MERGE_COST = "cumulative"
+DEFAULT_MERGE_COST = "weighted"
 
 
 def _available_memory() -> int | None:
@@ -64,6 +64,36 @@ def init_merger_weights(
     }
 
 
+def init_average_copy_weights(
+    n_features: int, random_state: np.random.RandomState
+) -> dict[str, np.ndarray]:
+    """Encoder as the sum of its two inputs, decoder as a copy, zero biases.
+
+    For the size-weighted criteria, whose inputs are the children's codes
+    scaled by their share of the leaves, the code starts as the merged leaf
+    mean and the cost as Ward's. Deterministic; ``random_state`` is unused.
+    """
+    identity = np.eye(n_features)
+    return {
+        "kernel_encode": np.vstack([identity, identity]),
+        "bias_encode": np.zeros(n_features),
+        "kernel_decode": np.hstack([identity, identity]),
+        "bias_decode": np.zeros(2 * n_features),
+    }
+
+
+# Initial merge encoder weights of each criterion.
+MERGER_INITS = {
+    "cumulative": init_merger_weights,
+    "weighted": init_average_copy_weights,
+    "weighted_ordered": init_average_copy_weights,
+}
+
+# Training stops once the largest gradient component falls below this
+# fraction of the tree objective: the weights are a stationary point.
+_STATIONARY_TOL = 1e-10
+
+
 class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     """Hierarchical clustering whose merge criterion is a recursive autoencoder.
 
@@ -83,16 +113,35 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     distance_threshold : float or None, default=None
         The linkage height at and above which clusters are not merged. If not
         ``None``, ``n_clusters`` must be ``None``.
-    merge_cost : {"cumulative"}, default="cumulative"
+    merge_cost : {"weighted", "weighted_ordered", "cumulative"}, \
+            default="weighted"
         The merge criterion.
 
+        - ``"weighted"``: the merge encoder reads the two children's codes
+          scaled by their share of the merged leaves, ``n_a / (n_a + n_b)`` and
+          ``n_b / (n_a + n_b)``, and reconstructs the children's *leaf means*;
+          each half of the squared error counts ``n_a`` (or ``n_b``) times.
+          Both children go through the same weights (the two blocks of each
+          kernel are averaged), so the cost does not depend on the pair's
+          order. The encoder starts as the average of its inputs and the
+          decoder as a copy: the code is then the merged leaf mean and the cost
+          Ward's, ``n_a n_b / (n_a + n_b) |m_a - m_b|^2 / 2``. These weights
+          minimise the tree objective of every tree, so training stops after
+          its first step and the tree is Ward's (heights never decrease).
+        - ``"weighted_ordered"``: the same with separate weights for the first
+          and the second child. Training can then reconstruct the dominant
+          differences between merged children, which makes merges across
+          clusters cheaper; on standardised data it clusters worse than
+          ``"weighted"`` (see ``docs/quality.md``).
         - ``"cumulative"``: the seed's criterion, exactly. A merged node's score
           is the reconstruction error ``||o - c||^2 / 2`` of its children plus
           both children's scores; leaves score 0 and are embedded as the sample
-          itself.
+          itself. It grows size-balanced trees that ignore the geometry.
     max_iter : int, default=100
-        Number of gradient steps. ``0`` builds the tree with the untrained
-        merge encoder.
+        Maximum number of gradient steps. ``0`` builds the tree with the
+        untrained merge encoder. Training stops earlier once the gradient
+        vanishes (its largest component below ``1e-10`` times one plus the
+        tree objective): the weights are then a stationary point.
     learning_rate : float, default=1e-3
         Adam's step size.
     batch_size : int or "auto", default="auto"
@@ -146,7 +195,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         The tree objective (for ``"cumulative"``, the root's score) of each
         gradient step's tree, before the step.
     n_iter_ : int
-        Gradient steps taken; fewer than ``max_iter`` if training diverged.
+        Gradient steps taken; fewer than ``max_iter`` if the gradient
+        vanished or training diverged.
 
     See Also
     --------
@@ -261,16 +311,19 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             distance_threshold=self.distance_threshold,
         )
         n_clusters = int(labels.max()) + 1
-        replayed = criterion_class(weights, leaf_state(X))
-        roots = replay_merges(
-            replayed, tree.linkage, tree.costs, n_samples - n_clusters
+        node_state, node_labels = _forest_nodes(
+            criterion_class(weights, leaf_state(X)),
+            tree.linkage,
+            tree.costs,
+            n_samples - n_clusters,
+            labels,
         )
 
         # Replace the fitted state only once everything has succeeded.
         self._merger_weights = weights
         self._merger = None
-        self._cluster_state = take_state(replayed.state, roots)
-        self._cluster_labels = labels[roots]
+        self._node_state = node_state
+        self._node_labels = node_labels
         self.loss_curve_ = loss_curve
         self.n_iter_ = len(loss_curve)
         self.linkage_matrix_ = tree.linkage
@@ -307,7 +360,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     def _train(self, X, random_state):
         """Initialise and train the merge encoder; return weights and losses."""
         n_samples, n_features = X.shape
-        weights = last_finite = init_merger_weights(n_features, random_state)
+        weights = last_finite = MERGER_INITS[self.merge_cost](n_features, random_state)
         loss_curve: list[float] = []
         if self.max_iter == 0:
             return weights, loss_curve
@@ -349,6 +402,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             loss_curve.append(loss)
             if progress is not None:
                 progress.update(step + 1, values=[("loss", loss)])
+            if trainer.last_gradient_max <= _STATIONARY_TOL * (1.0 + abs(loss)):
+                break
         return weights, loss_curve
 
     def _build_tree(self, weights, X):
@@ -368,12 +423,18 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """Assign samples to the fitted flat clusters by merge cost.
 
         Each sample is treated as a new leaf appended after the training
-        samples and is given the label of the flat cluster it would merge with
-        at the lowest cost: the pair cost between every cluster's root node
-        (as the fitted tree built it, the cluster first) and the new leaf, under
-        the trained merge encoder. This is the merge the greedy algorithm would
-        make if the sample joined the fitted forest of clusters. Samples are
-        assigned independently of each other.
+        samples. It is compared, by the pair cost of the fitted merge criterion
+        (the tree's node first, the new leaf second), with every node of the
+        fitted flat clusters: every training sample and every merged node
+        below the cut, the clusters' roots included. The sample gets the label
+        of the node it would merge with at the lowest cost, the merge the
+        greedy algorithm would make first if the sample joined that forest.
+        Ties go to the earliest node (training samples in order, then merged
+        nodes in merge order). Samples are assigned independently of each
+        other. A training sample's own leaf is among the nodes; with the
+        ``"weighted"`` criteria merging a sample with an identical leaf costs
+        nothing, so on the training data ``predict`` returns ``labels_``
+        except for duplicates that the tree put in different clusters.
 
         Parameters
         ----------
@@ -387,16 +448,20 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._cluster_labels[np.argmin(self._cluster_costs(X), axis=0)]
-
-    def _cluster_costs(self, X):
-        """Pair costs (n_clusters_, n_samples) of cluster roots with new leaves."""
-        n_clusters = self._cluster_labels.shape[0]
-        state = concat_states(self._cluster_state, leaf_state(X))
-        criterion = CRITERIA[self.merge_cost](self._merger_weights, state)
-        return criterion.pair_costs(
-            np.arange(n_clusters), np.arange(n_clusters, n_clusters + X.shape[0])
-        )
+        X = X.astype(np.float64, copy=False)
+        n_nodes = self._node_labels.shape[0]
+        # About four million pair costs at a time.
+        chunk = max(1, (1 << 22) // n_nodes)
+        labels = np.empty(X.shape[0], dtype=np.intp)
+        for start in range(0, X.shape[0], chunk):
+            stop = min(start + chunk, X.shape[0])
+            state = concat_states(self._node_state, leaf_state(X[start:stop]))
+            criterion = CRITERIA[self.merge_cost](self._merger_weights, state)
+            costs = criterion.pair_costs(
+                np.arange(n_nodes), np.arange(n_nodes, n_nodes + stop - start)
+            )
+            labels[start:stop] = self._node_labels[np.argmin(costs, axis=0)]
+        return labels
 
     def score(self, X, y=None):
         """Minus the mean merge loss of the greedy tree built on ``X``.
@@ -442,6 +507,32 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         if state.get("_merger") is not None:
             state["_merger"] = None
         return state
+
+
+def _forest_nodes(criterion, linkage, costs, n_merges, labels):
+    """States and labels of every node below a cut of a fitted tree.
+
+    Replays the first ``n_merges`` merges of ``linkage`` on ``criterion``
+    (built on the leaves) and returns the state of the leaves followed by
+    the state of each merged node as it was made, with the flat label of
+    each.
+    """
+    n = linkage.shape[0] + 1
+    leaves = {key: value.copy() for key, value in criterion.state.items()}
+    merged = {
+        key: np.empty((n_merges,) + value.shape[1:])
+        for key, value in criterion.state.items()
+    }
+    slot = np.arange(2 * n - 1)
+    for step in range(n_merges):
+        first = int(slot[int(linkage[step, 0])])
+        second = int(slot[int(linkage[step, 1])])
+        criterion.merge(first, second, float(costs[step]))
+        slot[n + step] = first
+        for key, value in criterion.state.items():
+            merged[key][step] = value[first]
+    node_labels = np.concatenate([labels, labels[slot[n : n + n_merges]]])
+    return concat_states(leaves, merged), node_labels
 
 
 def _finite(values) -> bool:
