@@ -61,11 +61,11 @@ def extra_datasets():
     X, y = make_blobs(
         n_samples=300, centers=4, cluster_std=[0.5, 1.0, 1.5, 2.0], random_state=7
     )
-    yield "blobs_varied (300 x 2)", X, y
+    yield "blobs_varied", X, y
     X, y = make_blobs(n_samples=300, centers=3, random_state=11)
-    yield "blobs_anisotropic (300 x 2)", X @ np.array([[0.6, -0.6], [-0.4, 0.8]]), y
+    yield "blobs_anisotropic", X @ np.array([[0.6, -0.6], [-0.4, 0.8]]), y
     X, y = make_blobs(n_samples=400, n_features=10, centers=5, random_state=3)
-    yield "blobs_10d (400 x 10)", X, y
+    yield "blobs_10d", X, y
     X, y = make_classification(
         n_samples=400,
         n_features=8,
@@ -75,7 +75,7 @@ def extra_datasets():
         n_clusters_per_class=1,
         random_state=5,
     )
-    yield "classification (400 x 8)", X, y
+    yield "classification", X, y
 
 
 def measure(X, y, random_states):
