@@ -11,7 +11,9 @@ scikit-learn's KMeans (``n_init=10``, seeded by the random state).
 
 Run from the repository root::
 
-    PYTHONPATH=$PWD python benchmarks/quality.py --output docs/quality-table.md
+    PYTHONPATH=$PWD python benchmarks/quality.py --output quality-table.md
+
+The tables in ``docs/quality.md`` are its output.
 
 ``--extra`` adds data sets that the targets do not name (generated blobs of
 varied spread and shape, a generated classification problem), to check that
