@@ -105,6 +105,12 @@ def _batch_size(text: str) -> int | str:
     return value
 
 
+def _learning_rate(text: str) -> float | str:
+    if text == "auto":
+        return text
+    return _positive_float(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's argument parser."""
     from . import __version__
@@ -141,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--merge-cost",
-        choices=sorted(CRITERIA),
+        choices=list(CRITERIA),
         default=defaults["merge_cost"],
         help="the merge criterion (default: %(default)s)",
     )
@@ -155,10 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--learning-rate",
-        type=_positive_float,
+        type=_learning_rate,
         default=defaults["learning_rate"],
         metavar="RATE",
-        help="Adam's step size (default: %(default)s)",
+        help="Adam's step size, or 'auto' for the merge cost's own "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--batch-size",

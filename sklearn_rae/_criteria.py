@@ -11,20 +11,30 @@ The merge encoder's weights are a dict of NumPy arrays:
     The encoder: ``h = concat(a, b) @ kernel_encode + bias_encode``.
 ``kernel_decode`` (d, 2d), ``bias_decode`` (2d,)
     The decoder: ``o = h @ kernel_decode + bias_decode``.
+``kernel_embed`` (d, d), ``merge_cost="learned_metric"`` only
+    A linear embedding applied to both inputs before they are concatenated.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CumulativeCriterion", "CRITERIA", "leaf_state"]
+__all__ = [
+    "CRITERIA",
+    "CumulativeCriterion",
+    "LearnedMetricCriterion",
+    "concat_states",
+    "leaf_state",
+    "learned_metric_objective",
+]
 
 
 def leaf_state(X: np.ndarray) -> dict[str, np.ndarray]:
-    """State of the leaves: embedding = the sample, score 0, size 1."""
+    """State of the leaves: embedding and mean = the sample, score 0, size 1."""
     X = np.asarray(X, dtype=np.float64)
     return {
         "embedding": X.copy(),
+        "mean": X.copy(),
         "score": np.zeros(X.shape[0]),
         "size": np.ones(X.shape[0]),
     }
@@ -33,11 +43,6 @@ def leaf_state(X: np.ndarray) -> dict[str, np.ndarray]:
 def concat_states(*states: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Stack node states row-wise (same keys in each)."""
     return {key: np.concatenate([s[key] for s in states]) for key in states[0]}
-
-
-def take_state(state: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """The state rows ``rows`` as a new state."""
-    return {key: value[rows].copy() for key, value in state.items()}
 
 
 class CumulativeCriterion:
@@ -177,4 +182,176 @@ class CumulativeCriterion:
         return loss
 
 
-CRITERIA = {"cumulative": CumulativeCriterion}
+class LearnedMetricCriterion:
+    """Size-weighted reconstruction of the children in a learned embedding.
+
+    The merge encoder first embeds each input with a shared linear map ``L``
+    (``kernel_embed``, d x d), then encodes the pair as the size-weighted
+    average of the two embedded children and decodes the code by copying it
+    to both halves. Each half of the reconstruction error counts as often as
+    its child has leaves, so the cost of merging nodes ``a`` and ``b`` with
+    leaf counts ``n_a, n_b`` and leaf means ``m_a, m_b`` is Ward's cost in the
+    embedding::
+
+        cost(a, b) = n_a n_b / (n_a + n_b) * |(m_a - m_b) @ L|^2 / 2
+
+    The average encoder and the copy decoder reconstruct the merged children
+    as well as any linear encoder and decoder can for every tree (the gradient
+    of the objective with respect to them is zero), so training moves the
+    embedding ``L``: it learns the metric in which the tree's flat clusters
+    are tightest, normalised to unit volume (see
+    :func:`learned_metric_objective`). With ``L = I`` the tree is Ward's.
+
+    A node's code is its leaf mean embedded, ``z = m @ L``, so the state keeps
+    the leaf mean and the embedding is derived from it.
+
+    Parameters
+    ----------
+    weights : dict of ndarray
+        ``kernel_embed`` (d, d); the encoder and decoder weights are the
+        average and the copy and are not read.
+    state : dict of ndarray
+        ``mean`` (n, d), ``size`` (n,), ``score`` (n,) and ``embedding``
+        (n, d, replaced by ``mean @ L``); copied.
+    """
+
+    def __init__(self, weights: dict[str, np.ndarray], state: dict[str, np.ndarray]):
+        self.kernel_embed = np.asarray(weights["kernel_embed"], dtype=np.float64)
+        self.state = {
+            key: np.array(value, dtype=np.float64) for key, value in state.items()
+        }
+        self.state["embedding"] = self.state["mean"] @ self.kernel_embed
+        code = self.state["embedding"]
+        self._half_norm = 0.5 * np.einsum("ij,ij->i", code, code)
+
+    def pair_costs(self, first, second) -> np.ndarray:
+        code, size = self.state["embedding"], self.state["size"]
+        size_first, size_second = size[first][:, None], size[second][None, :]
+        code_first, code_second = code[first], code[second]
+        if code_first.shape[0] == 1:
+            cross = (code_second @ code_first[0])[None, :]
+        elif code_second.shape[0] == 1:
+            cross = (code_first @ code_second[0])[:, None]
+        else:
+            cross = code_first @ code_second.T
+        distance = (
+            self._half_norm[first][:, None] + self._half_norm[second][None, :] - cross
+        )
+        np.maximum(distance, 0.0, out=distance)
+        return size_first * size_second / (size_first + size_second) * distance
+
+    def pair_costs_paired(self, first, second) -> np.ndarray:
+        """Costs of merging ``first[i]`` with ``second[i]``, element-wise."""
+        code, size = self.state["embedding"], self.state["size"]
+        cross = np.einsum("ij,ij->i", code[first], code[second])
+        distance = np.maximum(
+            self._half_norm[first] + self._half_norm[second] - cross, 0.0
+        )
+        size_first, size_second = size[first], size[second]
+        return size_first * size_second / (size_first + size_second) * distance
+
+    def merge_paired(self, first, second, costs) -> np.ndarray:
+        """Merge ``second[i]`` into ``first[i]`` for every ``i``; return the losses.
+
+        The slots must all be distinct, so that the merges are independent.
+        """
+        first = np.asarray(first, dtype=np.intp)
+        second = np.asarray(second, dtype=np.intp)
+        costs = np.asarray(costs, dtype=np.float64)
+        state = self.state
+        size_first, size_second = state["size"][first], state["size"][second]
+        total = size_first + size_second
+        share_first = (size_first / total)[:, None]
+        share_second = (size_second / total)[:, None]
+        for key in ("mean", "embedding"):
+            state[key][first] = (
+                share_first * state[key][first] + share_second * state[key][second]
+            )
+        code = state["embedding"][first]
+        self._half_norm[first] = 0.5 * np.einsum("ij,ij->i", code, code)
+        state["size"][first] = total
+        state["score"][first] = costs
+        return costs.copy()
+
+    def merge(self, first: int, second: int, cost: float) -> float:
+        return float(
+            self.merge_paired(np.array([first]), np.array([second]), np.array([cost]))[
+                0
+            ]
+        )
+
+    def _slot_arrays(self) -> list[np.ndarray]:
+        return [*self.state.values(), self._half_norm]
+
+    def save_slots(self, slots) -> list[np.ndarray]:
+        """Copies of everything held for ``slots``, for :meth:`restore_slots`."""
+        return [array[slots].copy() for array in self._slot_arrays()]
+
+    def restore_slots(self, slots, saved: list[np.ndarray]) -> None:
+        """Put back what :meth:`save_slots` returned for the same ``slots``."""
+        for array, rows in zip(self._slot_arrays(), saved, strict=True):
+            array[slots] = rows
+
+
+def learned_metric_objective(
+    X: np.ndarray,
+    linkage: np.ndarray,
+    kernel_embed: np.ndarray,
+    below_cut: np.ndarray,
+    shrinkage: float,
+) -> float:
+    """The training objective of ``merge_cost="learned_metric"`` for one tree.
+
+    With ``W(L)`` the reconstruction error of the merges below the flat cut
+    (marked by ``below_cut``) in the embedding ``L`` — the sum of their
+    :class:`LearnedMetricCriterion` costs, half the within-cluster sum of
+    squares of the flat clusters in the embedding — the objective is::
+
+        log((1 - s) W(L) + s W(I) |L|_F^2 / d) - (2 / d) log |det L|
+
+    The second term normalises the embedding to unit volume, so codes cannot
+    shrink to make merges cheap (the role of Socher et al.'s normalisation of
+    hidden vectors). The minimum over ``L`` is reached where ``L L^T`` is
+    proportional to the inverse of ``(1 - s) S_w + s tr(S_w) / d I``, ``S_w``
+    the within-cluster scatter matrix: training whitens the clusters, shrunk
+    by ``s`` towards the plain metric. The objective is invariant to the scale
+    of ``L`` and of the data.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Leaves of the tree.
+    linkage : ndarray of shape (n_samples - 1, 4)
+        The tree.
+    kernel_embed : ndarray of shape (n_features, n_features)
+        The embedding ``L``.
+    below_cut : ndarray of shape (n_samples - 1,)
+        1 for the merges below the cut, 0 for those above.
+    shrinkage : float
+        ``s`` above, in [0, 1].
+    """
+    n = X.shape[0]
+    sizes = np.ones(2 * n - 1)
+    sums = np.zeros((2 * n - 1, X.shape[1]))
+    sums[:n] = X
+    children = linkage[:, :2].astype(np.intp)
+    for step, (left, right) in enumerate(children):
+        sizes[n + step] = sizes[left] + sizes[right]
+        sums[n + step] = sums[left] + sums[right]
+    means = sums / sizes[:, None]
+    first, second = children[:, 0], children[:, 1]
+    factor = below_cut * sizes[first] * sizes[second] / (sizes[first] + sizes[second])
+    difference = means[first] - means[second]
+    within_embedded = 0.5 * np.sum(factor * np.sum((difference @ kernel_embed) ** 2, 1))
+    within = 0.5 * np.sum(factor * np.sum(difference**2, axis=1))
+    d = X.shape[1]
+    spread = (1 - shrinkage) * within_embedded + shrinkage * within / d * np.sum(
+        kernel_embed**2
+    )
+    return float(np.log(spread) - 2.0 / d * np.linalg.slogdet(kernel_embed)[1])
+
+
+CRITERIA = {
+    "learned_metric": LearnedMetricCriterion,
+    "cumulative": CumulativeCriterion,
+}

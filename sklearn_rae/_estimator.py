@@ -8,24 +8,30 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.cluster import hierarchy
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._criteria import CRITERIA, concat_states, leaf_state, take_state
+from ._criteria import CRITERIA, concat_states, leaf_state
 from ._graph_tree import (
     connected_batch,
     graph_linkage,
     n_connected_components,
-    replay_merges_by_level,
     symmetric_adjacency,
 )
-from ._tree import cut_linkage, estimate_linkage_memory, greedy_linkage, replay_merges
+from ._tree import (
+    GreedyTree,
+    cut_linkage,
+    estimate_linkage_memory,
+    greedy_linkage,
+    replay_forest,
+)
 
 __all__ = ["RecursiveAutoencoderClustering"]
 
-DEFAULT_MERGE_COST = "cumulative"
+DEFAULT_MERGE_COST = "learned_metric"
 
 
 def _available_memory() -> int | None:
@@ -72,6 +78,41 @@ def init_merger_weights(
     }
 
 
+def init_learned_metric_weights(
+    n_features: int, random_state: np.random.RandomState
+) -> dict[str, np.ndarray]:
+    """Identity embedding, encoder as a sum, decoder as a copy, zero biases.
+
+    The merge encoder of ``merge_cost="learned_metric"`` reads the two
+    children's leaf means scaled by their share of the merged leaves, so the
+    code is the merged leaf mean embedded and the cost starts as Ward's.
+    Deterministic; ``random_state`` is unused.
+    """
+    identity = np.eye(n_features)
+    return {
+        "kernel_embed": identity.copy(),
+        "kernel_encode": np.vstack([identity, identity]),
+        "bias_encode": np.zeros(n_features),
+        "kernel_decode": np.hstack([identity, identity]),
+        "bias_decode": np.zeros(2 * n_features),
+    }
+
+
+# Initial merge encoder weights of each criterion.
+MERGER_INITS = {
+    "learned_metric": init_learned_metric_weights,
+    "cumulative": init_merger_weights,
+}
+
+# Adam's step size for learning_rate="auto": the seed's for its criterion; the
+# learned metric's objective is scale-free, and its embedding must travel a
+# distance of order one within max_iter steps.
+AUTO_LEARNING_RATES = {"learned_metric": 1e-2, "cumulative": 1e-3}
+
+# Samples per training step for batch_size="auto".
+AUTO_BATCH_SIZES = {"learned_metric": 2000, "cumulative": 256}
+
+
 class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     """Hierarchical clustering whose merge criterion is a recursive autoencoder.
 
@@ -91,22 +132,46 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     distance_threshold : float or None, default=None
         The linkage height at and above which clusters are not merged. If not
         ``None``, ``n_clusters`` must be ``None``.
-    merge_cost : {"cumulative"}, default="cumulative"
+    merge_cost : {"learned_metric", "cumulative"}, default="learned_metric"
         The merge criterion.
 
+        - ``"learned_metric"``: the merge encoder embeds both children with a
+          shared linear map ``L``, encodes the pair as the size-weighted
+          average of the embedded children (it reads their leaf means scaled by
+          their share of the merged leaves) and decodes by copying the code to
+          both halves; each half of the reconstruction error counts as often as
+          its child has leaves. The cost of merging nodes with leaf counts
+          ``n_a, n_b`` and leaf means ``m_a, m_b`` is Ward's in the embedding,
+          ``n_a n_b / (n_a + n_b) |(m_a - m_b) @ L|^2 / 2``, so heights never
+          decrease. ``L`` starts as the identity (the tree is then Ward's) and
+          training minimises the reconstruction error of the merges below the
+          flat cut, normalised to an embedding of unit volume and with
+          ``shrinkage``: it learns the metric in which the flat clusters are
+          tightest.
         - ``"cumulative"``: the seed's criterion, exactly. A merged node's score
           is the reconstruction error ``||o - c||^2 / 2`` of its children plus
           both children's scores; leaves score 0 and are embedded as the sample
-          itself.
+          itself. It grows size-balanced trees that ignore the geometry, and is
+          there to reproduce the original algorithm.
     max_iter : int, default=100
-        Number of gradient steps. ``0`` builds the tree with the untrained
-        merge encoder.
-    learning_rate : float, default=1e-3
-        Adam's step size.
+        Maximum number of gradient steps. ``0`` builds the tree with the
+        untrained merge encoder. Training stops earlier if it diverges (see
+        ``n_iter_``) or, for ``"learned_metric"``, when the flat clusters of a
+        step's tree have no spread to learn from (constant data).
+    learning_rate : float or "auto", default="auto"
+        Adam's step size. ``"auto"`` is ``1e-3`` for ``"cumulative"``, as in
+        the original training loop, and ``1e-2`` for ``"learned_metric"``,
+        whose objective does not depend on the data's scale.
+    shrinkage : float, default=0.3
+        For ``"learned_metric"`` only: how strongly the learned metric is held
+        towards the plain Euclidean one, from 0 (whiten the flat clusters
+        completely) to 1 (Ward's tree, nothing learned).
     batch_size : int or "auto", default="auto"
         Samples per gradient step: each step builds the greedy tree on a random
-        subset of this size. ``"auto"`` uses ``min(n_samples, 256)``, full
-        batch on small data.
+        subset of this size. ``"auto"`` is ``min(n_samples, 2000)`` for
+        ``"learned_metric"``, whose flat clusters need a large sample to be
+        stable, and ``min(n_samples, 256)`` for ``"cumulative"``: full batch on
+        small data.
     memory_limit : int, float, "auto" or None, default="auto"
         Bytes that tree building may allocate for its ``O(n_samples**2)`` pair
         cost cache. ``"auto"`` is the memory the operating system reports as
@@ -176,7 +241,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         The tree objective (for ``"cumulative"``, the root's score) of each
         gradient step's tree, before the step.
     n_iter_ : int
-        Gradient steps taken; fewer than ``max_iter`` if training diverged.
+        Gradient steps taken; fewer than ``max_iter`` if training diverged
+        or, for ``"learned_metric"``, found no spread to learn from.
 
     See Also
     --------
@@ -221,7 +287,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         "distance_threshold": [Interval(Real, 0, None, closed="left"), None],
         "merge_cost": [StrOptions(set(CRITERIA))],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [
+            Interval(Real, 0, None, closed="neither"),
+            StrOptions({"auto"}),
+        ],
+        "shrinkage": [Interval(Real, 0, 1, closed="both")],
         "batch_size": [
             Interval(Integral, 2, None, closed="left"),
             StrOptions({"auto"}),
@@ -243,7 +313,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         distance_threshold=None,
         merge_cost=DEFAULT_MERGE_COST,
         max_iter=100,
-        learning_rate=1e-3,
+        learning_rate="auto",
+        shrinkage=0.3,
         batch_size="auto",
         memory_limit="auto",
         connectivity=None,
@@ -255,6 +326,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self.merge_cost = merge_cost
         self.max_iter = max_iter
         self.learning_rate = learning_rate
+        self.shrinkage = shrinkage
         self.batch_size = batch_size
         self.memory_limit = memory_limit
         self.connectivity = connectivity
@@ -327,15 +399,19 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             distance_threshold=self.distance_threshold,
         )
         n_clusters = int(labels.max()) + 1
-        replayed = criterion_class(weights, leaf_state(X))
-        replay = replay_merges if adjacency is None else replay_merges_by_level
-        roots = replay(replayed, tree.linkage, tree.costs, n_samples - n_clusters)
+        node_state, node_labels = replay_forest(
+            criterion_class(weights, leaf_state(X)),
+            tree.linkage,
+            tree.costs,
+            n_samples - n_clusters,
+            labels,
+        )
 
         # Replace the fitted state only once everything has succeeded.
         self._merger_weights = weights
         self._merger = None
-        self._cluster_state = take_state(replayed.state, roots)
-        self._cluster_labels = labels[roots]
+        self._node_state = node_state
+        self._node_labels = node_labels
         self.loss_curve_ = loss_curve
         self.n_iter_ = len(loss_curve)
         self.linkage_matrix_ = tree.linkage
@@ -410,22 +486,25 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     def _effective_batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
-            return min(n_samples, 256)
+            return min(n_samples, AUTO_BATCH_SIZES[self.merge_cost])
         return min(n_samples, self.batch_size)
 
     def _train(self, X, random_state, adjacency=None):
         """Initialise and train the merge encoder; return weights and losses."""
         n_samples, n_features = X.shape
-        weights = previous = init_merger_weights(n_features, random_state)
+        weights = previous = MERGER_INITS[self.merge_cost](n_features, random_state)
         loss_curve: list[float] = []
         if self.max_iter == 0:
             return weights, loss_curve
 
-        from ._merger import TreeTrainer
+        from ._merger import make_trainer
 
         criterion_class = CRITERIA[self.merge_cost]
         batch_size = self._effective_batch_size(n_samples)
-        trainer = TreeTrainer(self.merge_cost, weights, self.learning_rate)
+        learning_rate = self.learning_rate
+        if learning_rate == "auto":
+            learning_rate = AUTO_LEARNING_RATES[self.merge_cost]
+        trainer = make_trainer(self.merge_cost, weights, learning_rate, self.shrinkage)
         progress = _TrainingProgress(self.max_iter) if self.verbose else None
         for step in range(self.max_iter):
             if adjacency is not None:
@@ -439,15 +518,25 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             batch = X if rows is None else X[rows]
             # Overflow is detected below; NumPy's warnings about it are noise.
             with np.errstate(over="ignore", invalid="ignore"):
-                criterion = criterion_class(weights, leaf_state(batch))
-                if adjacency is None:
-                    tree = greedy_linkage(criterion, len(batch))
+                if adjacency is None and self.merge_cost == "learned_metric":
+                    tree = _embedded_ward_tree(batch, weights["kernel_embed"])
+                elif adjacency is None:
+                    tree = greedy_linkage(
+                        criterion_class(weights, leaf_state(batch)), len(batch)
+                    )
                 else:
                     tree = graph_linkage(
-                        criterion, len(batch), adjacency[rows][:, rows]
+                        criterion_class(weights, leaf_state(batch)),
+                        len(batch),
+                        adjacency[rows][:, rows],
                     )
+            merge_weights = None
+            if self.merge_cost == "learned_metric":
+                merge_weights = self._below_cut(tree.linkage)
+                if _finite(tree.costs) and not np.any(tree.costs[merge_weights > 0]):
+                    break  # the flat clusters are points: nothing to learn
             if _finite(tree.costs):
-                loss = trainer.step(batch, tree.linkage)
+                loss = trainer.step(batch, tree.linkage, merge_weights)
                 new_weights = trainer.weights()
             else:
                 loss, new_weights = np.nan, None
@@ -464,6 +553,23 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             if progress is not None:
                 progress.update(step + 1, loss)
         return weights, loss_curve
+
+    def _below_cut(self, linkage):
+        """1 for the merges of ``linkage`` below the flat cut, 0 above.
+
+        The cut is the estimator's: ``n_clusters`` (at most the tree's leaves)
+        or ``distance_threshold``. A cut with no merge below it (every sample
+        its own cluster) counts the whole tree.
+        """
+        n_merges = linkage.shape[0]
+        if self.n_clusters is not None:
+            n_below = n_merges + 1 - min(self.n_clusters, n_merges + 1)
+            below = np.arange(n_merges) < n_below
+        else:
+            below = linkage[:, 2] < self.distance_threshold
+        if not below.any():
+            below[:] = True
+        return below.astype(np.float64)
 
     def _build_tree(self, weights, X, adjacency=None):
         """The greedy tree over ``X``; refuses data whose costs overflow."""
@@ -487,12 +593,18 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """Assign samples to the fitted flat clusters by merge cost.
 
         Each sample is treated as a new leaf appended after the training
-        samples and is given the label of the flat cluster it would merge with
-        at the lowest cost: the pair cost between every cluster's root node
-        (as the fitted tree built it, the cluster first) and the new leaf, under
-        the trained merge encoder. This is the merge the greedy algorithm would
-        make if the sample joined the fitted forest of clusters. Samples are
-        assigned independently of each other.
+        samples. It is compared, by the pair cost of the fitted merge criterion
+        (the tree's node first, the new leaf second), with every node of the
+        fitted flat clusters: every training sample and every merged node
+        below the cut, the clusters' roots included. The sample gets the label
+        of the node it would merge with at the lowest cost, the merge the
+        greedy algorithm would make first if the sample joined that forest.
+        Ties go to the earliest node (training samples in order, then merged
+        nodes in merge order). Samples are assigned independently of each
+        other. A training sample's own leaf is among the nodes; with the
+        ``"weighted"`` criteria merging a sample with an identical leaf costs
+        nothing, so on the training data ``predict`` returns ``labels_``
+        except for duplicates that the tree put in different clusters.
 
         Parameters
         ----------
@@ -506,15 +618,21 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False)
-        return self._cluster_labels[np.argmin(self._cluster_costs(X), axis=0)]
+        # About four million pair costs at a time.
+        chunk = max(1, (1 << 22) // self._node_labels.shape[0])
+        labels = np.empty(X.shape[0], dtype=np.intp)
+        for start in range(0, X.shape[0], chunk):
+            costs = self._node_costs(X[start : start + chunk])
+            labels[start : start + chunk] = self._node_labels[np.argmin(costs, axis=0)]
+        return labels
 
-    def _cluster_costs(self, X):
-        """Pair costs (n_clusters_, n_samples) of cluster roots with new leaves."""
-        n_clusters = self._cluster_labels.shape[0]
-        state = concat_states(self._cluster_state, leaf_state(X))
+    def _node_costs(self, X):
+        """Pair costs (n_nodes, n_samples) of the nodes below the cut, new leaves."""
+        n_nodes = self._node_labels.shape[0]
+        state = concat_states(self._node_state, leaf_state(X))
         criterion = CRITERIA[self.merge_cost](self._merger_weights, state)
         return criterion.pair_costs(
-            np.arange(n_clusters), np.arange(n_clusters, n_clusters + X.shape[0])
+            np.arange(n_nodes), np.arange(n_nodes, n_nodes + X.shape[0])
         )
 
     def score(self, X, y=None):
@@ -591,6 +709,19 @@ class _TrainingProgress:
             self.bar.update(step, values=[("loss", loss)])
         elif step % self.every == 0 or step == self.n_steps:
             print(f"step {step}/{self.n_steps} - loss: {loss:.4f}", flush=True)
+
+
+def _embedded_ward_tree(X, kernel_embed) -> GreedyTree:
+    """The ``"learned_metric"`` tree of ``X`` for training, by SciPy.
+
+    Its cost is Ward's in the embedding, so SciPy's Ward linkage of ``X @ L``
+    builds the same tree (up to the order of tied merges, which does not change
+    the training objective) in compiled code; SciPy's height ``h`` is
+    ``sqrt(2 * n_a n_b / (n_a + n_b)) |z_a - z_b|``, so the cost is ``h**2 / 4``.
+    """
+    linkage = hierarchy.linkage(X @ kernel_embed, method="ward")
+    costs = linkage[:, 2] ** 2 / 4
+    return GreedyTree(linkage, costs, costs)
 
 
 def _finite(values) -> bool:

@@ -46,7 +46,6 @@ __all__ = [
     "chain_adjacency",
     "connected_batch",
     "pair_costs_paired",
-    "replay_merges_by_level",
 ]
 
 # Pairs evaluated per outer-product call when a criterion has no element-wise
@@ -550,54 +549,11 @@ def _slot_linkage(
         node_id[first] = n + step
         size[first] += size[second]
         counts[step] = size[first]
-    heights = np.maximum.accumulate(costs) if n_merges else costs
+    heights = np.maximum.accumulate(np.maximum(costs, 0.0)) if n_merges else costs
     return np.column_stack([left, right, heights, counts])
 
 
 # ----------------------------------------------------------------- replay
-
-
-def replay_merges_by_level(
-    criterion, linkage: np.ndarray, costs: np.ndarray, n_merges: int
-) -> np.ndarray:
-    """:func:`sklearn_rae._tree.replay_merges`, one batch per tree level.
-
-    Merges of the same depth have disjoint children, so they are applied
-    together with the criterion's ``merge_paired(first, second, costs)`` when it
-    has one (one merge at a time otherwise). The resulting states equal those of
-    the sequential replay up to floating-point rounding.
-
-    Returns
-    -------
-    root_slots : ndarray of shape (n_samples - n_merges,)
-        The slot of every root after ``n_merges`` merges, in increasing order.
-    """
-    n = linkage.shape[0] + 1
-    children = linkage[:n_merges, :2].astype(np.int64)
-    level = np.zeros(n + n_merges, dtype=np.int64)
-    slot = np.concatenate([np.arange(n), np.empty(n_merges, np.int64)])
-    level_list = level.tolist()
-    slot_list = slot.tolist()
-    for step, (a, b) in enumerate(children.tolist()):
-        level_list[n + step] = 1 + max(level_list[a], level_list[b])
-        slot_list[n + step] = slot_list[a]
-    level = np.asarray(level_list[n:], dtype=np.int64)
-    slot = np.asarray(slot_list, dtype=np.int64)
-    first = slot[children[:, 0]] if n_merges else np.empty(0, np.int64)
-    second = slot[children[:, 1]] if n_merges else np.empty(0, np.int64)
-    order = np.argsort(level, kind="stable")
-    bounds = np.searchsorted(level[order], np.arange(1, level.max(initial=0) + 2))
-    merge_paired = getattr(criterion, "merge_paired", None)
-    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        batch = order[start:stop]
-        if merge_paired is not None:
-            merge_paired(first[batch], second[batch], costs[batch])
-        else:
-            for step in batch.tolist():
-                criterion.merge(int(first[step]), int(second[step]), costs[step])
-    is_root = np.ones(n, dtype=bool)
-    is_root[second] = False
-    return np.flatnonzero(is_root)
 
 
 def n_connected_components(adjacency: sp.csr_matrix) -> int:

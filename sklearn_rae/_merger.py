@@ -92,6 +92,8 @@ def limit_threads_from_environment() -> None:
 limit_threads_from_environment()
 
 __all__ = [
+    "LearnedMetricTrainer",
+    "make_trainer",
     "build_merger",
     "merger_weights",
     "TreeTrainer",
@@ -103,25 +105,36 @@ WEIGHT_NAMES = ("kernel_encode", "bias_encode", "kernel_decode", "bias_decode")
 
 
 def build_merger(weights: dict[str, np.ndarray]) -> tf.keras.Model:
-    """The seed's merge encoder as a Keras model, holding ``weights``.
+    """The merge encoder as a Keras model, holding ``weights``.
 
     Parameters
     ----------
     weights : dict of ndarray
         ``kernel_encode`` (2d, d), ``bias_encode`` (d,), ``kernel_decode``
-        (d, 2d), ``bias_decode`` (2d,).
+        (d, 2d), ``bias_decode`` (2d,), and for ``merge_cost="learned_metric"``
+        ``kernel_embed`` (d, d), a linear embedding shared by both inputs and
+        applied before they are concatenated.
 
     Returns
     -------
     model : keras.Model
-        Inputs ``[a, b]`` of width d, outputs ``[h, c, o]``.
+        Inputs ``[a, b]`` of width d, outputs ``[h, c, o]``: the hidden
+        vector, the concatenation of the (embedded) inputs and the
+        reconstruction.
     """
     n_features = int(np.shape(weights["bias_encode"])[0])
     a = tf.keras.layers.Input((n_features,), name="a")
     b = tf.keras.layers.Input((n_features,), name="b")
-    c = tf.keras.layers.Concatenate(name="c")([a, b])
     # Zero initialisers: the weights are set below, and random ones would
     # draw from the caller's global random state.
+    embed = None
+    if "kernel_embed" in weights:
+        embed = tf.keras.layers.Dense(
+            n_features, use_bias=False, kernel_initializer="zeros", name="embed"
+        )
+        c = tf.keras.layers.Concatenate(name="c")([embed(a), embed(b)])
+    else:
+        c = tf.keras.layers.Concatenate(name="c")([a, b])
     encode = tf.keras.layers.Dense(
         n_features, kernel_initializer="zeros", name="encode"
     )
@@ -133,6 +146,8 @@ def build_merger(weights: dict[str, np.ndarray]) -> tf.keras.Model:
     model = tf.keras.models.Model(inputs=[a, b], outputs=[h, c, o], name="merger")
     encode.set_weights([weights["kernel_encode"], weights["bias_encode"]])
     decode.set_weights([weights["kernel_decode"], weights["bias_decode"]])
+    if embed is not None:
+        embed.set_weights([weights["kernel_embed"]])
     return model
 
 
@@ -140,12 +155,15 @@ def merger_weights(model: tf.keras.Model) -> dict[str, np.ndarray]:
     """The weights of a merge encoder built by :func:`build_merger`."""
     kernel_encode, bias_encode = model.get_layer("encode").get_weights()
     kernel_decode, bias_decode = model.get_layer("decode").get_weights()
-    return {
+    weights = {
         "kernel_encode": kernel_encode,
         "bias_encode": bias_encode,
         "kernel_decode": kernel_decode,
         "bias_decode": bias_decode,
     }
+    if any(layer.name == "embed" for layer in model.layers):
+        (weights["kernel_embed"],) = model.get_layer("embed").get_weights()
+    return weights
 
 
 def tree_levels(linkage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,10 +191,13 @@ def tree_levels(linkage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 _TREE_SIGNATURE = (
     tf.TensorSpec([None, None], tf.float64),  # leaves
+    tf.TensorSpec([None], tf.float64),  # leaf count of every node
+    tf.TensorSpec([None, None], tf.float64),  # leaf mean of every node
     tf.TensorSpec([None], tf.int32),  # first child of each merge, level order
     tf.TensorSpec([None], tf.int32),  # second child
     tf.TensorSpec([None], tf.int32),  # node id made by the merge
     tf.TensorSpec([None], tf.int32),  # level bounds
+    tf.TensorSpec([None], tf.float64),  # weight of each merge in the objective
     tf.TensorSpec([None, None], tf.float64),  # kernel_encode
     tf.TensorSpec([None], tf.float64),  # bias_encode
     tf.TensorSpec([None, None], tf.float64),  # kernel_decode
@@ -184,8 +205,43 @@ _TREE_SIGNATURE = (
 )
 
 
+def _merge_levels(X, first, second, node, bounds, merge_level):
+    """Run ``merge_level`` on every level; per-merge losses in level order.
+
+    ``merge_level(a, b, first, second)`` takes the children's codes and ids of
+    one level's merges and returns their codes and losses.
+    """
+    n_merges = tf.shape(first)[0]
+    table = tf.concat([X, tf.zeros([n_merges, tf.shape(X)[1]], X.dtype)], axis=0)
+    n_levels = tf.shape(bounds)[0] - 1
+
+    def body(level, table, losses):
+        start, stop = bounds[level], bounds[level + 1]
+        first_ids, second_ids = first[start:stop], second[start:stop]
+        h, loss = merge_level(
+            tf.gather(table, first_ids),
+            tf.gather(table, second_ids),
+            first_ids,
+            second_ids,
+        )
+        table = tf.tensor_scatter_nd_update(
+            table, tf.expand_dims(node[start:stop], 1), h
+        )
+        positions = tf.expand_dims(tf.range(start, stop), 1)
+        return level + 1, table, tf.tensor_scatter_nd_update(losses, positions, loss)
+
+    _, _, losses = tf.while_loop(
+        lambda level, table, losses: level < n_levels,
+        body,
+        (tf.constant(0), table, tf.zeros([n_merges], X.dtype)),
+    )
+    return losses
+
+
 def _cumulative_tree_loss(
     X,
+    sizes,
+    means,
     first,
     second,
     node,
@@ -195,29 +251,15 @@ def _cumulative_tree_loss(
     kernel_decode,
     bias_decode,
 ):
-    """Sum of the merges' reconstruction errors: the seed's root score."""
-    n_merges = tf.shape(first)[0]
-    table = tf.concat([X, tf.zeros([n_merges, tf.shape(X)[1]], X.dtype)], axis=0)
-    n_levels = tf.shape(bounds)[0] - 1
+    """Each merge's reconstruction error; their sum is the seed's root score."""
 
-    def body(level, table, total):
-        start, stop = bounds[level], bounds[level + 1]
-        a = tf.gather(table, first[start:stop])
-        b = tf.gather(table, second[start:stop])
+    def merge_level(a, b, first_ids, second_ids):
         c = tf.concat([a, b], axis=1)
         h = tf.matmul(c, kernel_encode) + bias_encode
         o = tf.matmul(h, kernel_decode) + bias_decode
-        table = tf.tensor_scatter_nd_update(
-            table, tf.expand_dims(node[start:stop], 1), h
-        )
-        return level + 1, table, total + tf.nn.l2_loss(o - c)
+        return h, 0.5 * tf.reduce_sum(tf.square(o - c), axis=1)
 
-    _, _, total = tf.while_loop(
-        lambda level, table, total: level < n_levels,
-        body,
-        (tf.constant(0), table, tf.constant(0.0, X.dtype)),
-    )
-    return total
+    return _merge_levels(X, first, second, node, bounds, merge_level)
 
 
 TREE_LOSSES = {"cumulative": _cumulative_tree_loss}
@@ -225,10 +267,13 @@ TREE_LOSSES = {"cumulative": _cumulative_tree_loss}
 
 def _with_gradients(tree_loss):
     @tf.function(input_signature=_TREE_SIGNATURE)
-    def loss_and_gradients(X, first, second, node, bounds, *weights):
+    def loss_and_gradients(
+        X, sizes, means, first, second, node, bounds, merge_weights, *weights
+    ):
         with tf.GradientTape() as tape:
             tape.watch(weights)
-            loss = tree_loss(X, first, second, node, bounds, *weights)
+            losses = tree_loss(X, sizes, means, first, second, node, bounds, *weights)
+            loss = tf.reduce_sum(merge_weights * losses)
         return loss, tape.gradient(loss, weights)
 
     return loss_and_gradients
@@ -238,17 +283,44 @@ def _with_gradients(tree_loss):
 _LOSS_AND_GRADIENTS = {name: _with_gradients(fn) for name, fn in TREE_LOSSES.items()}
 
 
-def tree_inputs(X: np.ndarray, linkage: np.ndarray) -> tuple:
-    """The tree ``linkage`` over ``X`` as tensors for the tree losses."""
+def node_sizes_and_means(
+    X: np.ndarray, linkage: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Leaf count and leaf mean of every node of the tree ``linkage`` over ``X``."""
+    n = X.shape[0]
+    sizes = np.ones(2 * n - 1)
+    sums = np.empty((2 * n - 1, X.shape[1]))
+    sums[:n] = X
+    children = linkage[:, :2].astype(np.intp)
+    for step, (left, right) in enumerate(children):
+        sizes[n + step] = sizes[left] + sizes[right]
+        sums[n + step] = sums[left] + sums[right]
+    return sizes, sums / sizes[:, None]
+
+
+def tree_inputs(
+    X: np.ndarray, linkage: np.ndarray, merge_weights: np.ndarray | None = None
+) -> tuple:
+    """The tree ``linkage`` over ``X`` as tensors for the tree losses.
+
+    ``merge_weights`` (in merge order, default all ones) weighs each merge's
+    loss in the objective.
+    """
     order, bounds = tree_levels(linkage)
     n = X.shape[0]
     children = linkage[:, :2].astype(np.int32)
+    sizes, means = node_sizes_and_means(X, linkage)
+    if merge_weights is None:
+        merge_weights = np.ones(linkage.shape[0])
     return (
         tf.constant(X, tf.float64),
+        tf.constant(sizes, tf.float64),
+        tf.constant(means, tf.float64),
         tf.constant(children[order, 0]),
         tf.constant(children[order, 1]),
         tf.constant(n + order.astype(np.int32)),
         tf.constant(bounds.astype(np.int32)),
+        tf.constant(np.asarray(merge_weights, dtype=np.float64)[order]),
     )
 
 
@@ -290,18 +362,124 @@ class TreeTrainer:
         }
 
     def loss_and_gradients(
-        self, X: np.ndarray, linkage: np.ndarray
+        self, X: np.ndarray, linkage: np.ndarray, merge_weights=None
     ) -> tuple[float, list[np.ndarray]]:
-        """Tree objective and its gradient for the tree ``linkage`` over ``X``."""
+        """Tree objective and its gradient for the tree ``linkage`` over ``X``.
+
+        The objective is the sum of the merges' losses, each weighted by
+        ``merge_weights`` (in merge order; default all ones).
+        """
         loss, gradients = self._loss_and_gradients(
-            *tree_inputs(X, linkage), *self.variables
+            *tree_inputs(X, linkage, merge_weights), *self.variables
         )
         return float(loss), [g.numpy() for g in gradients]
 
-    def step(self, X: np.ndarray, linkage: np.ndarray) -> float:
+    def step(self, X: np.ndarray, linkage: np.ndarray, merge_weights=None) -> float:
         """One Adam step on the tree objective; returns the objective before it."""
         loss, gradients = self._loss_and_gradients(
-            *tree_inputs(X, linkage), *self.variables
+            *tree_inputs(X, linkage, merge_weights), *self.variables
         )
         self._apply_gradients(list(zip(gradients, self.variables, strict=True)))
         return float(loss)
+
+
+@tf.function(
+    input_signature=(
+        tf.TensorSpec([None, None], tf.float64),  # leaf mean of every node
+        tf.TensorSpec([None], tf.float64),  # leaf count of every node
+        tf.TensorSpec([None], tf.int32),  # first child of each merge
+        tf.TensorSpec([None], tf.int32),  # second child
+        tf.TensorSpec([None], tf.float64),  # 1 for merges below the cut, else 0
+        tf.TensorSpec([], tf.float64),  # shrinkage
+        tf.TensorSpec([None, None], tf.float64),  # kernel_embed
+    )
+)
+def _learned_metric_loss_and_gradient(
+    means, sizes, first, second, below_cut, shrinkage, kernel_embed
+):
+    """:func:`sklearn_rae._criteria.learned_metric_objective` and its gradient."""
+    with tf.GradientTape() as tape:
+        tape.watch(kernel_embed)
+        size_first, size_second = tf.gather(sizes, first), tf.gather(sizes, second)
+        factor = below_cut * size_first * size_second / (size_first + size_second)
+        difference = tf.gather(means, first) - tf.gather(means, second)
+        embedded = tf.matmul(difference, kernel_embed)
+        within_embedded = 0.5 * tf.reduce_sum(
+            factor * tf.reduce_sum(tf.square(embedded), axis=1)
+        )
+        within = 0.5 * tf.reduce_sum(
+            factor * tf.reduce_sum(tf.square(difference), axis=1)
+        )
+        d = tf.cast(tf.shape(kernel_embed)[0], tf.float64)
+        spread = (1.0 - shrinkage) * within_embedded + shrinkage * within / d * (
+            tf.reduce_sum(tf.square(kernel_embed))
+        )
+        _, log_volume = tf.linalg.slogdet(kernel_embed)
+        loss = tf.math.log(spread) - 2.0 / d * log_volume
+    return loss, tape.gradient(loss, kernel_embed)
+
+
+class LearnedMetricTrainer:
+    """Adam on the shared embedding of ``merge_cost="learned_metric"``.
+
+    The objective is :func:`sklearn_rae._criteria.learned_metric_objective`
+    for a fixed tree and cut. The encoder (average) and decoder (copy) are
+    where the objective's gradient with respect to them is zero, so they are
+    kept as they are.
+
+    Parameters
+    ----------
+    weights : dict of ndarray
+        Initial weights, ``kernel_embed`` among them.
+    learning_rate : float
+        Adam's step size.
+    shrinkage : float
+        See :func:`sklearn_rae._criteria.learned_metric_objective`.
+    """
+
+    def __init__(
+        self, weights: dict[str, np.ndarray], learning_rate: float, shrinkage: float
+    ):
+        self._fixed = {k: v for k, v in weights.items() if k != "kernel_embed"}
+        self.variable = tf.Variable(
+            np.asarray(weights["kernel_embed"], dtype=np.float64), name="kernel_embed"
+        )
+        self.shrinkage = tf.constant(float(shrinkage), tf.float64)
+        self.optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate)
+        self.optimizer.build([self.variable])
+        self._apply_gradients = tf.function(self.optimizer.apply_gradients)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Current weights as NumPy arrays."""
+        return {**self._fixed, "kernel_embed": self.variable.numpy()}
+
+    def loss_and_gradients(self, X, linkage, merge_weights):
+        """Objective and gradient for the tree ``linkage`` over ``X``.
+
+        ``merge_weights`` marks the merges below the cut (1) and above it (0).
+        """
+        sizes, means = node_sizes_and_means(X, linkage)
+        children = linkage[:, :2].astype(np.int32)
+        loss, gradient = _learned_metric_loss_and_gradient(
+            tf.constant(means),
+            tf.constant(sizes),
+            tf.constant(children[:, 0]),
+            tf.constant(children[:, 1]),
+            tf.constant(np.asarray(merge_weights, dtype=np.float64)),
+            self.shrinkage,
+            self.variable,
+        )
+        return float(loss), [gradient.numpy()]
+
+    def step(self, X, linkage, merge_weights) -> float:
+        """One Adam step; returns the objective before it."""
+        loss, (gradient,) = self.loss_and_gradients(X, linkage, merge_weights)
+        self._apply_gradients([(tf.constant(gradient), self.variable)])
+        return loss
+
+
+def make_trainer(merge_cost, weights, learning_rate, shrinkage):
+    """The trainer of ``merge_cost`` started at ``weights``."""
+    if merge_cost == "learned_metric":
+        return LearnedMetricTrainer(weights, learning_rate, shrinkage)
+    return TreeTrainer(merge_cost, weights, learning_rate)

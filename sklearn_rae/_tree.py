@@ -36,7 +36,7 @@ __all__ = [
     "GreedyTree",
     "MergeCriterion",
     "greedy_linkage",
-    "replay_merges",
+    "replay_forest",
     "cut_linkage",
     "estimate_linkage_memory",
 ]
@@ -72,8 +72,9 @@ class GreedyTree(NamedTuple):
         SciPy's linkage matrix. Row ``t`` merges the nodes in its first two
         columns into node ``n_samples + t``: column 0 holds the earlier node in
         list order, column 1 the later. Column 2 is the merge cost made monotone
-        (the running maximum of ``costs``, which changes nothing for criteria
-        whose greedy costs never decrease), column 3 the number of leaves.
+        and non-negative, as SciPy requires (the running maximum of ``costs``
+        and 0, which changes nothing for criteria whose greedy costs never
+        decrease from a non-negative start), column 3 the number of leaves.
     costs : ndarray of shape (n_samples - 1,)
         The cost of each merge as the greedy step compared it.
     losses : ndarray of shape (n_samples - 1,)
@@ -157,7 +158,7 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
     active = np.ones(n, dtype=bool)
     node_id = np.arange(n, dtype=np.int64)
     size = np.ones(n, dtype=np.int64)
-    height = -np.inf
+    height = 0.0
 
     def rescan(row: int) -> None:
         segment = costs[starts[row] : starts[row + 1]]
@@ -236,31 +237,6 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
     return GreedyTree(linkage, merge_costs, merge_losses)
 
 
-def replay_merges(
-    criterion: MergeCriterion, linkage: np.ndarray, costs: np.ndarray, n_merges: int
-) -> np.ndarray:
-    """Apply the first ``n_merges`` merges of a tree to a fresh criterion.
-
-    Afterwards the criterion's state holds, in each returned slot, the node that
-    is a root of the forest cut after ``n_merges`` merges.
-
-    Returns
-    -------
-    root_slots : ndarray of shape (n_samples - n_merges,)
-        The slot of every root, in increasing order (the slot of a node is its
-        smallest sample index).
-    """
-    n = linkage.shape[0] + 1
-    slot = np.arange(2 * n - 1)
-    is_root = np.ones(n, dtype=bool)
-    for step in range(n_merges):
-        first, second = slot[int(linkage[step, 0])], slot[int(linkage[step, 1])]
-        criterion.merge(int(first), int(second), float(costs[step]))
-        slot[n + step] = first
-        is_root[second] = False
-    return np.flatnonzero(is_root)
-
-
 def cut_linkage(
     linkage: np.ndarray,
     *,
@@ -297,3 +273,77 @@ def cut_linkage(
     _, first_seen = np.unique(labels, return_index=True)
     order = np.argsort(np.argsort(first_seen))
     return order[labels].astype(np.intp)
+
+
+def merge_levels(linkage: np.ndarray, n_merges: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n_merges`` merges grouped by depth level.
+
+    Merges of one level have disjoint children whose nodes all exist before the
+    level starts, so a level can be applied as one batch.
+
+    Returns
+    -------
+    order : ndarray of shape (n_merges,)
+        Merge indices sorted by level, stable (merge order within a level).
+    bounds : ndarray of shape (n_levels + 1,)
+        Level ``l`` is ``order[bounds[l]:bounds[l + 1]]``.
+    """
+    n = linkage.shape[0] + 1
+    level = [0] * (n + n_merges)
+    for step, (left, right) in enumerate(
+        linkage[:n_merges, :2].astype(np.int64).tolist()
+    ):
+        level[n + step] = 1 + max(level[left], level[right])
+    merge_level = np.asarray(level[n:], dtype=np.int64)
+    order = np.argsort(merge_level, kind="stable")
+    counts = np.bincount(merge_level, minlength=1)[1:]
+    return order, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def replay_forest(
+    criterion: MergeCriterion,
+    linkage: np.ndarray,
+    costs: np.ndarray,
+    n_merges: int,
+    labels: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """States and flat labels of every node below a cut of a tree.
+
+    Replays the first ``n_merges`` merges of ``linkage`` on ``criterion``
+    (built on the leaves), one batch per depth level when the criterion has
+    ``merge_paired(first, second, costs)``, and records each merged node's
+    state as it was made.
+
+    Returns
+    -------
+    state : dict of ndarray
+        The leaves' states followed by the merged nodes' states, in merge
+        order: ``n_samples + n_merges`` rows.
+    node_labels : ndarray of shape (n_samples + n_merges,)
+        The flat cluster of each of those nodes.
+    """
+    n = linkage.shape[0] + 1
+    leaves = {key: value.copy() for key, value in criterion.state.items()}
+    merged = {
+        key: np.empty((n_merges,) + value.shape[1:], dtype=value.dtype)
+        for key, value in criterion.state.items()
+    }
+    slot = np.arange(n + n_merges)
+    children = linkage[:n_merges, :2].astype(np.int64)
+    for step, (left, _) in enumerate(children.tolist()):
+        slot[n + step] = slot[left]
+    first = slot[children[:, 0]]
+    second = slot[children[:, 1]]
+    order, bounds = merge_levels(linkage, n_merges)
+    merge_paired = getattr(criterion, "merge_paired", None)
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        batch = order[start:stop]
+        if merge_paired is not None and len(batch) > 1:
+            merge_paired(first[batch], second[batch], costs[batch])
+        else:
+            for step in batch.tolist():
+                criterion.merge(int(first[step]), int(second[step]), float(costs[step]))
+        for key, value in criterion.state.items():
+            merged[key][batch] = value[first[batch]]
+    state = {key: np.concatenate([leaves[key], merged[key]]) for key in leaves}
+    return state, labels[slot]

@@ -65,7 +65,7 @@ def test_main_prints_summary(tmp_path, capsys):
     sizes = np.bincount(_read_labels(out / "labels.csv"))
     assert "iris, standardized: 150 samples, 4 features" in stdout
     assert "3 clusters, sizes " + ", ".join(map(str, sizes)) in stdout
-    assert "'cumulative': 2 training steps" in stdout
+    assert "'learned_metric': 2 training steps" in stdout
     assert "adjusted Rand index against the iris species: " in stdout
     assert str(out / "dendrogram.png") in stdout
     assert "loss:" in stdout  # the progress bar
@@ -290,6 +290,7 @@ def test_main_reports_each_warning_once(tmp_path, capsys):
     npy_path = tmp_path / "d.npy"
     np.save(npy_path, DATA * 100)
     args = [str(npy_path), "--max-iter", "5", "--learning-rate", "1e30", "--quiet"]
+    args += ["--merge-cost", "cumulative"]
     assert main([*args, "--output-dir", str(tmp_path / "out")]) == 0
     lines = capsys.readouterr().err.splitlines()
     assert lines

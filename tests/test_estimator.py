@@ -112,9 +112,10 @@ def test_seed_example_loss_decreases():
 
 def test_predict_assigns_cluster_of_lowest_merge_cost(fitted, blobs):
     X, _ = blobs
-    costs = fitted._cluster_costs(X)
-    assert costs.shape == (fitted.n_clusters_, len(X))
-    expected = fitted._cluster_labels[np.argmin(costs, axis=0)]
+    costs = fitted._node_costs(X)
+    # Every sample and every merged node below the cut.
+    assert costs.shape == (2 * len(X) - fitted.n_clusters_, len(X))
+    expected = fitted._node_labels[np.argmin(costs, axis=0)]
     np.testing.assert_array_equal(fitted.predict(X), expected)
     # Predicting is independent per sample.
     np.testing.assert_array_equal(fitted.predict(X[5:9]), expected[5:9])

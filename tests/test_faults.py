@@ -58,7 +58,7 @@ def test_huge_learning_rate_warns_and_keeps_initial_weights():
 def test_divergence_keeps_weights_whose_objective_is_the_last_loss():
     X = clustered()
     with pytest.warns(RuntimeWarning, match="Training diverged"):
-        model = fit(X, max_iter=30, learning_rate=1e30)
+        model = fit(X, max_iter=30, learning_rate=1e30, merge_cost="cumulative")
     assert 1 <= model.n_iter_ < 30
     assert np.isfinite(model.loss_curve_).all()
     assert_valid_finite_tree(model)
@@ -73,7 +73,7 @@ def test_divergence_keeps_weights_whose_objective_is_the_last_loss():
 def test_no_numpy_overflow_warnings_leak_from_divergence():
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        fit(clustered(), max_iter=30, learning_rate=1e30)
+        fit(clustered(), max_iter=30, learning_rate=1e30, merge_cost="cumulative")
     messages = [str(w.message) for w in record]
     assert len(messages) == 1
     assert messages[0].startswith("Training diverged at step")
@@ -98,7 +98,9 @@ def test_non_finite_objective_keeps_previous_weights(monkeypatch):
     one_step, two_steps = fit(X, max_iter=1), fit(X, max_iter=2)
     # The third step's tree objective is NaN: the weights of that tree are
     # dropped, those after one step are kept.
-    fail_on_call(monkeypatch, merger_module.TreeTrainer, "step", 3, lambda loss: np.nan)
+    fail_on_call(
+        monkeypatch, merger_module.LearnedMetricTrainer, "step", 3, lambda loss: np.nan
+    )
     with pytest.warns(RuntimeWarning, match="at step 3 of 5 .*tree objective nan"):
         model = fit(X, max_iter=5)
     assert_weights_equal(model._merger_weights, one_step._merger_weights)
@@ -114,7 +116,9 @@ def test_non_finite_weights_keep_the_weights_before_the_step(monkeypatch):
     def overflow(weights):
         return {**weights, "bias_encode": np.full_like(weights["bias_encode"], np.inf)}
 
-    fail_on_call(monkeypatch, merger_module.TreeTrainer, "weights", 3, overflow)
+    fail_on_call(
+        monkeypatch, merger_module.LearnedMetricTrainer, "weights", 3, overflow
+    )
     with pytest.warns(RuntimeWarning, match="at step 3 of 5 .*weights not finite"):
         model = fit(X, max_iter=5)
     assert_weights_equal(model._merger_weights, two_steps._merger_weights)
@@ -185,12 +189,16 @@ def test_failed_fit_leaves_fitted_estimator_unchanged(failure, monkeypatch):
         error = ValueError
     elif failure == "error inside training":
         fail_on_call(
-            monkeypatch, merger_module.TreeTrainer, "step", 2, raise_(Interrupted())
+            monkeypatch,
+            merger_module.LearnedMetricTrainer,
+            "step",
+            2,
+            raise_(Interrupted()),
         )
     elif failure == "KeyboardInterrupt inside training":
         fail_on_call(
             monkeypatch,
-            merger_module.TreeTrainer,
+            merger_module.LearnedMetricTrainer,
             "step",
             1,
             raise_(KeyboardInterrupt()),
@@ -215,7 +223,11 @@ def test_failed_fit_leaves_fitted_estimator_unchanged(failure, monkeypatch):
 
 def test_failed_first_fit_leaves_no_fitted_attributes(monkeypatch):
     fail_on_call(
-        monkeypatch, merger_module.TreeTrainer, "step", 1, raise_(Interrupted())
+        monkeypatch,
+        merger_module.LearnedMetricTrainer,
+        "step",
+        1,
+        raise_(Interrupted()),
     )
     model = RecursiveAutoencoderClustering(max_iter=3, random_state=0)
     with pytest.raises(Interrupted):

@@ -13,10 +13,9 @@ from sklearn_rae._graph_tree import (
     graph_linkage,
     is_chain,
     pair_costs_paired,
-    replay_merges_by_level,
     symmetric_adjacency,
 )
-from sklearn_rae._tree import cut_linkage, greedy_linkage, replay_merges
+from sklearn_rae._tree import cut_linkage, greedy_linkage, replay_forest
 
 
 def _criterion(X, seed=0):
@@ -29,6 +28,7 @@ class _OuterOnly:
 
     def __init__(self, criterion):
         self.criterion = criterion
+        self.state = getattr(criterion, "state", {})
 
     def pair_costs(self, first, second):
         return self.criterion.pair_costs(first, second)
@@ -199,22 +199,32 @@ def test_connected_batch_spans_small_components():
 
 
 @pytest.mark.parametrize("n_merges", [0, 10, 59, 99])
-def test_replay_by_level_matches_sequential_replay(n_merges):
+def test_replay_by_level_matches_sequential_merges(n_merges):
     n = 100
     X = np.random.RandomState(5).normal(size=(n, 3))
     tree = graph_linkage(_criterion(X), n, kneighbors_graph(X, 5))
-    sequential, by_level = _criterion(X), _criterion(X)
-    roots = replay_merges(sequential, tree.linkage, tree.costs, n_merges)
-    np.testing.assert_array_equal(
-        replay_merges_by_level(by_level, tree.linkage, tree.costs, n_merges), roots
+    labels = cut_linkage(tree.linkage, n_clusters=n - n_merges)
+    # One merge at a time, recording each new node's state as it is made.
+    sequential = _criterion(X)
+    slot = list(range(n))
+    expected = []
+    for step in range(n_merges):
+        left, right = tree.linkage[step, :2].astype(int)
+        sequential.merge(slot[left], slot[right], tree.costs[step])
+        slot.append(slot[left])
+        expected.append({k: v[slot[left]].copy() for k, v in sequential.state.items()})
+    state, node_labels = replay_forest(
+        _criterion(X), tree.linkage, tree.costs, n_merges, labels
     )
+    np.testing.assert_array_equal(node_labels, labels[slot])
     for key in ("embedding", "score", "size"):
-        np.testing.assert_allclose(
-            by_level.state[key][roots], sequential.state[key][roots], rtol=1e-10
-        )
-    fallback = _criterion(X)
-    replay_merges_by_level(_OuterOnly(fallback), tree.linkage, tree.costs, n_merges)
-    np.testing.assert_array_equal(fallback.state["size"], sequential.state["size"])
+        np.testing.assert_array_equal(state[key][:n], _criterion(X).state[key])
+        for step, node in enumerate(expected):
+            np.testing.assert_allclose(state[key][n + step], node[key], rtol=1e-10)
+    fallback_state, _ = replay_forest(
+        _OuterOnly(_criterion(X)), tree.linkage, tree.costs, n_merges, labels
+    )
+    np.testing.assert_allclose(fallback_state["size"], state["size"])
 
 
 def test_pair_costs_paired_is_the_diagonal_of_pair_costs():

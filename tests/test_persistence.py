@@ -50,7 +50,7 @@ np.savez(
     labels=model.labels_,
     predicted=model.predict(X_new),
     # predict's argmin hides small differences; the costs show them.
-    cluster_costs=model._cluster_costs(X_new),
+    node_costs=model._node_costs(X_new),
     merger_outputs=np.concatenate(model.merger_([a, b]), axis=1),
 )
 """
@@ -68,7 +68,7 @@ fitted = np.load(saved / "fitted.npz")
 with open(saved / "model.pkl", "rb") as file:
     unpickled = pickle.load(file)
 from_pickle = unpickled.predict(fitted["X_new"])
-pickle_costs = unpickled._cluster_costs(fitted["X_new"])
+pickle_costs = unpickled._node_costs(fitted["X_new"])
 # The pickle holds NumPy arrays only: loading and predicting need no TensorFlow.
 tensorflow_imported = "tensorflow" in sys.modules
 from_joblib = joblib.load(saved / "model.joblib").predict(fitted["X_new"])
@@ -132,8 +132,10 @@ def test_pickle_and_joblib_predict_identically_in_another_process(runs):
     np.testing.assert_array_equal(loaded["from_pickle"], fitted["predicted"])
     np.testing.assert_array_equal(loaded["from_joblib"], fitted["predicted"])
     np.testing.assert_array_equal(loaded["unpickled_linkage"], fitted["linkage"])
-    assert fitted["cluster_costs"].shape == (3, 6)
-    np.testing.assert_array_equal(loaded["pickle_costs"], fitted["cluster_costs"])
+    # Every training sample and every merged node below the 3-cluster cut.
+    n_train = len(fitted["labels"])
+    assert fitted["node_costs"].shape == (2 * n_train - 3, 6)
+    np.testing.assert_array_equal(loaded["pickle_costs"], fitted["node_costs"])
 
 
 def test_unpickling_and_predicting_need_no_tensorflow(runs):

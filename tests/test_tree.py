@@ -11,7 +11,7 @@ from sklearn_rae._tree import (
     cut_linkage,
     estimate_linkage_memory,
     greedy_linkage,
-    replay_merges,
+    replay_forest,
 )
 
 
@@ -67,6 +67,7 @@ class WardCriterion:
     def __init__(self, X):
         self.mean = np.array(X, dtype=float)
         self.size = np.ones(len(X))
+        self.state = {"mean": self.mean, "size": self.size}
 
     def pair_costs(self, first, second):
         na, nb = self.size[first][:, None], self.size[second][None, :]
@@ -135,17 +136,22 @@ def test_cut_by_threshold_keeps_merges_below_it(random_tree):
     assert adjusted_rand_score(expected, labels) == 1.0
 
 
-def test_replay_gives_the_cluster_roots(random_tree):
+def test_replay_gives_the_states_below_the_cut(random_tree):
     X, linkage = random_tree
     tree = greedy_linkage(WardCriterion(X), len(X))
-    replayed = WardCriterion(X)
-    roots = replay_merges(replayed, tree.linkage, tree.costs, len(X) - 3)
     labels = cut_linkage(tree.linkage, n_clusters=3)
-    assert len(roots) == 3
-    for root in roots:
-        members = labels == labels[root]
-        np.testing.assert_allclose(replayed.mean[root], X[members].mean(axis=0))
-        assert root == np.flatnonzero(members)[0]
+    n_merges = len(X) - 3
+    state, node_labels = replay_forest(
+        WardCriterion(X), tree.linkage, tree.costs, n_merges, labels
+    )
+    assert node_labels.shape == (len(X) + n_merges,)
+    np.testing.assert_array_equal(node_labels[: len(X)], labels)
+    np.testing.assert_array_equal(state["mean"][: len(X)], X)
+    # The last node made in each cluster is its root: its mean is the cluster's.
+    for label in range(3):
+        root = len(X) + np.flatnonzero(node_labels[len(X) :] == label)[-1]
+        np.testing.assert_allclose(state["mean"][root], X[labels == label].mean(axis=0))
+        assert state["size"][root] == np.count_nonzero(labels == label)
 
 
 def test_memory_estimate_covers_the_cache():

@@ -1,0 +1,216 @@
+"""The learned-metric criterion: NumPy costs, TensorFlow twin, quality."""
+
+import numpy as np
+import pytest
+from scipy.cluster import hierarchy
+from seed_oracle import random_weights
+from sklearn.datasets import load_iris, load_wine, make_blobs
+from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._criteria import (
+    CRITERIA,
+    LearnedMetricCriterion,
+    leaf_state,
+    learned_metric_objective,
+)
+from sklearn_rae._estimator import (
+    DEFAULT_MERGE_COST,
+    _embedded_ward_tree,
+    init_learned_metric_weights,
+)
+from sklearn_rae._merger import LearnedMetricTrainer, build_merger
+from sklearn_rae._tree import greedy_linkage
+
+
+def _metric_weights(d, seed):
+    weights = init_learned_metric_weights(d, None)
+    weights["kernel_embed"] = np.random.RandomState(seed).normal(size=(d, d))
+    return weights
+
+
+def _random_state(n, d, seed):
+    rng = np.random.RandomState(seed)
+    state = leaf_state(rng.normal(size=(n, d)))
+    state["size"] = rng.randint(1, 6, size=n).astype(float)
+    return state
+
+
+def test_pair_costs_are_ward_in_the_embedding():
+    n, d = 7, 3
+    weights = _metric_weights(d, 0)
+    state = _random_state(n, d, 1)
+    criterion = LearnedMetricCriterion(weights, state)
+    L, mean, size = weights["kernel_embed"], state["mean"], state["size"]
+    expected = np.array(
+        [
+            [
+                size[i]
+                * size[j]
+                / (size[i] + size[j])
+                * 0.5
+                * np.sum(((mean[i] - mean[j]) @ L) ** 2)
+                for j in range(n)
+            ]
+            for i in range(n)
+        ]
+    )
+    np.testing.assert_allclose(
+        criterion.pair_costs(np.arange(n), np.arange(n)), expected, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        criterion.pair_costs(np.array([2]), slice(3, n)), expected[2:3, 3:], atol=1e-10
+    )
+    np.testing.assert_allclose(
+        criterion.pair_costs(slice(0, 4), np.array([5])), expected[:4, 5:6], atol=1e-10
+    )
+    pairs = np.array([0, 3, 6]), np.array([1, 4, 2])
+    np.testing.assert_allclose(
+        criterion.pair_costs_paired(*pairs), expected[pairs], atol=1e-10
+    )
+
+
+def test_the_keras_merger_computes_the_merged_code():
+    # Inputs are the children's leaf means scaled by their share of the
+    # merged leaves; the code is the merged leaf mean embedded.
+    d = 3
+    weights = _metric_weights(d, 2)
+    model = build_merger(weights)
+    rng = np.random.RandomState(3)
+    mean_a, mean_b = rng.normal(size=(1, d)), rng.normal(size=(1, d))
+    share_a, share_b = 0.25, 0.75
+    h, c, o = (t.numpy() for t in model([share_a * mean_a, share_b * mean_b]))
+    merged = (share_a * mean_a + share_b * mean_b) @ weights["kernel_embed"]
+    np.testing.assert_allclose(h, merged, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(o, np.hstack([merged, merged]), rtol=1e-5, atol=1e-6)
+    assert c.shape == (1, 2 * d)
+
+
+def test_merge_updates_match_a_fresh_criterion():
+    n, d = 9, 4
+    weights = _metric_weights(d, 4)
+    X = np.random.RandomState(5).normal(size=(n, d))
+    criterion = LearnedMetricCriterion(weights, leaf_state(X))
+    cost = criterion.pair_costs(np.array([1]), np.array([6]))[0, 0]
+    assert criterion.merge(1, 6, cost) == pytest.approx(cost)
+    fresh = LearnedMetricCriterion(weights, criterion.state)
+    np.testing.assert_allclose(
+        criterion.pair_costs(np.arange(n), np.arange(n)),
+        fresh.pair_costs(np.arange(n), np.arange(n)),
+        atol=1e-10,
+    )
+    np.testing.assert_allclose(criterion.state["mean"][1], X[[1, 6]].mean(axis=0))
+    assert criterion.state["size"][1] == 2
+
+
+def test_identity_embedding_builds_scipy_ward_tree():
+    X = np.random.RandomState(6).normal(size=(80, 3))
+    weights = init_learned_metric_weights(3, None)
+    tree = greedy_linkage(LearnedMetricCriterion(weights, leaf_state(X)), len(X))
+    expected = hierarchy.linkage(X, "ward")
+    # SciPy's Ward height is sqrt(4 * cost) with the cost's factor 1/2.
+    np.testing.assert_allclose(np.sqrt(4 * tree.linkage[:, 2]), expected[:, 2])
+    np.testing.assert_array_equal(
+        np.sort(tree.linkage[:, :2], axis=1), np.sort(expected[:, :2], axis=1)
+    )
+
+
+def test_training_tree_from_scipy_is_the_engine_tree():
+    X = np.random.RandomState(7).normal(size=(60, 4))
+    weights = _metric_weights(4, 8)
+    ours = greedy_linkage(LearnedMetricCriterion(weights, leaf_state(X)), len(X))
+    scipy_tree = _embedded_ward_tree(X, weights["kernel_embed"])
+    np.testing.assert_allclose(scipy_tree.costs, ours.costs, rtol=1e-9)
+    np.testing.assert_array_equal(
+        np.sort(scipy_tree.linkage[:, :2], axis=1), np.sort(ours.linkage[:, :2], axis=1)
+    )
+
+
+@pytest.mark.parametrize("shrinkage", [0.0, 0.3, 1.0])
+def test_numpy_objective_equals_tensorflow(shrinkage):
+    X = np.random.RandomState(9).normal(size=(40, 3))
+    weights = _metric_weights(3, 10)
+    tree = _embedded_ward_tree(X, weights["kernel_embed"])
+    below = (np.arange(len(X) - 1) < len(X) - 4).astype(float)
+    trainer = LearnedMetricTrainer(weights, learning_rate=1e-2, shrinkage=shrinkage)
+    loss, (gradient,) = trainer.loss_and_gradients(X, tree.linkage, below)
+    expected = learned_metric_objective(
+        X, tree.linkage, weights["kernel_embed"], below, shrinkage
+    )
+    assert loss == pytest.approx(expected, rel=1e-10)
+    # Central differences of the NumPy objective give the same gradient.
+    step, numeric = 1e-6, np.zeros_like(gradient)
+    for index in np.ndindex(*gradient.shape):
+        shifted = [weights["kernel_embed"].copy() for _ in range(2)]
+        shifted[0][index] += step
+        shifted[1][index] -= step
+        values = [
+            learned_metric_objective(X, tree.linkage, L, below, shrinkage)
+            for L in shifted
+        ]
+        numeric[index] = (values[0] - values[1]) / (2 * step)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_objective_ignores_scale_and_prefers_whitening():
+    rng = np.random.RandomState(11)
+    X = rng.normal(size=(200, 2)) * [1.0, 5.0]
+    tree = _embedded_ward_tree(X, np.eye(2))
+    below = np.ones(len(X) - 1)
+    value = learned_metric_objective(X, tree.linkage, np.eye(2), below, 0.0)
+    assert learned_metric_objective(
+        X, tree.linkage, 3 * np.eye(2), below, 0.0
+    ) == pytest.approx(value)
+    # Scaling the data only shifts the objective: its gradient is unchanged.
+    assert learned_metric_objective(
+        10 * X, tree.linkage, np.eye(2), below, 0.0
+    ) == pytest.approx(value + np.log(100))
+    whitening = np.diag([1.0, 0.2])
+    assert learned_metric_objective(X, tree.linkage, whitening, below, 0.0) < value
+
+
+def test_heights_never_decrease():
+    X = np.random.RandomState(12).normal(size=(70, 3))
+    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=5, random_state=0)
+    model.fit(X)
+    assert hierarchy.is_monotonic(model.linkage_matrix_)
+    # Ward's cost in any embedding is reducible: the greedy costs themselves
+    # never decrease, so no running maximum was needed.
+    assert np.all(np.diff(model.distances_) >= -1e-9 * model.distances_[-1])
+
+
+def test_default_criterion_beats_ward_on_iris_and_wine():
+    assert DEFAULT_MERGE_COST == "learned_metric" and set(CRITERIA) == {
+        "learned_metric",
+        "cumulative",
+    }
+    for loader, ward_ari in [(load_iris, 0.615), (load_wine, 0.790)]:
+        X, y = loader(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        k = len(np.unique(y))
+        model = RecursiveAutoencoderClustering(n_clusters=k, random_state=0).fit(X)
+        assert adjusted_rand_score(y, model.labels_) > ward_ari + 0.1
+        assert model.n_iter_ == 100
+        assert model.loss_curve_[-1] < model.loss_curve_[0]
+        assert np.mean(model.predict(X) == model.labels_) >= 0.95
+        untrained = RecursiveAutoencoderClustering(n_clusters=k, max_iter=0).fit(X)
+        ward = hierarchy.fcluster(hierarchy.linkage(X, "ward"), k, "maxclust")
+        assert adjusted_rand_score(ward, untrained.labels_) == pytest.approx(1.0)
+
+
+def test_predict_on_new_samples_follows_clusters():
+    X, y = make_blobs(n_samples=120, centers=3, cluster_std=0.5, random_state=2)
+    model = RecursiveAutoencoderClustering(n_clusters=3, random_state=0).fit(X[:90])
+    predicted = model.predict(X[90:])
+    mapping = {
+        label: np.bincount(y[:90][model.labels_ == label]).argmax()
+        for label in range(3)
+    }
+    assert np.mean(np.array([mapping[p] for p in predicted]) == y[90:]) > 0.95
+
+
+def test_cumulative_weights_are_the_seed_merger():
+    weights = random_weights(3, np.random.default_rng(0))
+    model = build_merger(weights)
+    assert [layer.name for layer in model.layers if "embed" in layer.name] == []
