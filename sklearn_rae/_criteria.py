@@ -203,7 +203,9 @@ class LearnedMetricCriterion:
     :func:`learned_metric_objective`). With ``L = I`` the tree is Ward's.
 
     A node's code is its leaf mean embedded, ``z = m @ L``, so the state keeps
-    the leaf mean and the embedding is derived from it.
+    the leaf mean and the embedding is derived from it. A merge's loss (what
+    ``score`` averages) is its cost divided by ``|det L|^(2/d)``: the cost in
+    the embedding scaled to unit volume, comparable between trained models.
 
     Parameters
     ----------
@@ -223,6 +225,11 @@ class LearnedMetricCriterion:
         self.state["embedding"] = self.state["mean"] @ self.kernel_embed
         code = self.state["embedding"]
         self._half_norm = 0.5 * np.einsum("ij,ij->i", code, code)
+        # Merge losses are costs in the embedding scaled to unit volume, so
+        # that trees of differently trained models compare (see ``score``).
+        sign, log_volume = np.linalg.slogdet(self.kernel_embed)
+        d = self.kernel_embed.shape[0]
+        self._loss_scale = np.exp(-2.0 / d * log_volume) if sign != 0 else 1.0
 
     def pair_costs(self, first, second) -> np.ndarray:
         code, size = self.state["embedding"], self.state["size"]
@@ -271,7 +278,7 @@ class LearnedMetricCriterion:
         self._half_norm[first] = 0.5 * np.einsum("ij,ij->i", code, code)
         state["size"][first] = total
         state["score"][first] = costs
-        return costs.copy()
+        return costs * self._loss_scale
 
     def merge(self, first: int, second: int, cost: float) -> float:
         return float(

@@ -638,11 +638,14 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     def score(self, X, y=None):
         """Minus the mean merge loss of the greedy tree built on ``X``.
 
-        The tree objective that training minimises, per merge, for a tree
-        built on ``X`` with the fitted merge encoder (for ``"cumulative"``, the
-        mean reconstruction error per merge). Higher is better and needs no
-        labels, so :class:`~sklearn.model_selection.GridSearchCV` can rank
-        merge encoders without ``scoring``. With ``connectivity`` the tree is
+        The mean reconstruction error per merge of a tree built on ``X`` with
+        the fitted merge encoder: for ``"cumulative"`` the seed's error
+        ``||o - c||^2 / 2``; for ``"learned_metric"`` Ward's cost in the
+        learned embedding scaled to unit volume (divided by
+        ``|det L|^(2/d)``), so that differently trained embeddings compare.
+        Higher is better and needs no labels, so
+        :class:`~sklearn.model_selection.GridSearchCV` can rank merge encoders
+        without ``scoring``. With ``connectivity`` the tree is
         restricted to ``connectivity(X)`` for a callable, or to the matrix,
         which must then match ``X``.
 

@@ -41,7 +41,7 @@ chain = sp.diags(
 )
 
 model = RecursiveAutoencoderClustering(
-    n_clusters=len(lengths), connectivity=chain, max_iter=30, random_state=0
+    n_clusters=len(lengths), connectivity=chain, random_state=0
 )
 segments = model.fit_predict(series)
 ward = AgglomerativeClustering(
