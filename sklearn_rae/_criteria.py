@@ -26,6 +26,7 @@ __all__ = [
     "concat_states",
     "leaf_state",
     "learned_metric_objective",
+    "node_sizes_and_means",
 ]
 
 
@@ -300,6 +301,25 @@ class LearnedMetricCriterion:
             array[slots] = rows
 
 
+def node_sizes_and_means(
+    X: np.ndarray, linkage: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Leaf count and leaf mean of every node of the tree ``linkage`` over ``X``.
+
+    Returns arrays of ``2 n - 1`` rows: the leaves, then node ``n + t`` made by
+    merge ``t``.
+    """
+    n = X.shape[0]
+    sizes = np.ones(2 * n - 1)
+    sums = np.empty((2 * n - 1, X.shape[1]))
+    sums[:n] = X
+    children = linkage[:, :2].astype(np.intp)
+    for step, (left, right) in enumerate(children.tolist()):
+        sizes[n + step] = sizes[left] + sizes[right]
+        sums[n + step] = sums[left] + sums[right]
+    return sizes, sums / sizes[:, None]
+
+
 def learned_metric_objective(
     X: np.ndarray,
     linkage: np.ndarray,
@@ -337,15 +357,8 @@ def learned_metric_objective(
     shrinkage : float
         ``s`` above, in [0, 1].
     """
-    n = X.shape[0]
-    sizes = np.ones(2 * n - 1)
-    sums = np.zeros((2 * n - 1, X.shape[1]))
-    sums[:n] = X
+    sizes, means = node_sizes_and_means(X, linkage)
     children = linkage[:, :2].astype(np.intp)
-    for step, (left, right) in enumerate(children):
-        sizes[n + step] = sizes[left] + sizes[right]
-        sums[n + step] = sums[left] + sums[right]
-    means = sums / sizes[:, None]
     first, second = children[:, 0], children[:, 1]
     factor = below_cut * sizes[first] * sizes[second] / (sizes[first] + sizes[second])
     difference = means[first] - means[second]

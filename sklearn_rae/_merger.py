@@ -6,11 +6,17 @@ activation reconstructs the concatenation. As a Keras model its inputs are
 ``[a, b]`` and its outputs ``[h, c, o]`` (hidden vector, concatenation,
 reconstruction).
 
+For ``merge_cost="learned_metric"`` a shared linear embedding is applied to
+both inputs before they are concatenated, the encoder is the sum of its
+(size-scaled) inputs and the decoder a copy.
+
 Training takes the gradient of the tree objective for a *fixed* greedy tree
 (what the seed's ``GradientTape`` records while it merges) and applies it with
-Adam. The tree is evaluated level by level: every merge whose children are ready
-is computed in one batch, inside one compiled ``tf.function`` that is traced
-once whatever the tree's shape.
+Adam. For the seed's criterion the tree is evaluated level by level: every
+merge whose children are ready is computed in one batch, inside one compiled
+``tf.function`` that is traced once whatever the tree's shape. The learned
+metric's objective depends on the tree only through its nodes' sizes and
+means, so it is evaluated from those in closed form.
 
 TensorFlow is imported when this module is, so the estimator imports it only
 when it trains or builds :attr:`merger_`.
@@ -22,6 +28,9 @@ import os
 import sys
 
 import numpy as np
+
+from ._criteria import node_sizes_and_means
+from ._tree import merge_levels
 
 
 def _import_tensorflow_quietly():
@@ -97,7 +106,6 @@ __all__ = [
     "build_merger",
     "merger_weights",
     "TreeTrainer",
-    "tree_levels",
     "tree_inputs",
 ]
 
@@ -166,184 +174,83 @@ def merger_weights(model: tf.keras.Model) -> dict[str, np.ndarray]:
     return weights
 
 
-def tree_levels(linkage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merges grouped by depth level, for batched evaluation.
-
-    Returns
-    -------
-    order : ndarray of shape (n_merges,)
-        Merge indices sorted by level (stable, so merge order within a level).
-    bounds : ndarray of shape (n_levels + 1,)
-        Level ``l`` is ``order[bounds[l]:bounds[l + 1]]``.
-    """
-    n_merges = linkage.shape[0]
-    n = n_merges + 1
-    level = np.zeros(n + n_merges, dtype=np.int64)
-    children = linkage[:, :2].astype(np.int64)
-    for step in range(n_merges):
-        level[n + step] = 1 + max(level[children[step, 0]], level[children[step, 1]])
-    merge_level = level[n:]
-    order = np.argsort(merge_level, kind="stable")
-    counts = np.bincount(merge_level, minlength=1)[1:] if n_merges else np.array([])
-    bounds = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return order, bounds
-
-
-_TREE_SIGNATURE = (
-    tf.TensorSpec([None, None], tf.float64),  # leaves
-    tf.TensorSpec([None], tf.float64),  # leaf count of every node
-    tf.TensorSpec([None, None], tf.float64),  # leaf mean of every node
-    tf.TensorSpec([None], tf.int32),  # first child of each merge, level order
-    tf.TensorSpec([None], tf.int32),  # second child
-    tf.TensorSpec([None], tf.int32),  # node id made by the merge
-    tf.TensorSpec([None], tf.int32),  # level bounds
-    tf.TensorSpec([None], tf.float64),  # weight of each merge in the objective
-    tf.TensorSpec([None, None], tf.float64),  # kernel_encode
-    tf.TensorSpec([None], tf.float64),  # bias_encode
-    tf.TensorSpec([None, None], tf.float64),  # kernel_decode
-    tf.TensorSpec([None], tf.float64),  # bias_decode
-)
-
-
-def _merge_levels(X, first, second, node, bounds, merge_level):
-    """Run ``merge_level`` on every level; per-merge losses in level order.
-
-    ``merge_level(a, b, first, second)`` takes the children's codes and ids of
-    one level's merges and returns their codes and losses.
-    """
-    n_merges = tf.shape(first)[0]
-    table = tf.concat([X, tf.zeros([n_merges, tf.shape(X)[1]], X.dtype)], axis=0)
-    n_levels = tf.shape(bounds)[0] - 1
-
-    def body(level, table, losses):
-        start, stop = bounds[level], bounds[level + 1]
-        first_ids, second_ids = first[start:stop], second[start:stop]
-        h, loss = merge_level(
-            tf.gather(table, first_ids),
-            tf.gather(table, second_ids),
-            first_ids,
-            second_ids,
-        )
-        table = tf.tensor_scatter_nd_update(
-            table, tf.expand_dims(node[start:stop], 1), h
-        )
-        positions = tf.expand_dims(tf.range(start, stop), 1)
-        return level + 1, table, tf.tensor_scatter_nd_update(losses, positions, loss)
-
-    _, _, losses = tf.while_loop(
-        lambda level, table, losses: level < n_levels,
-        body,
-        (tf.constant(0), table, tf.zeros([n_merges], X.dtype)),
+@tf.function(
+    input_signature=(
+        tf.TensorSpec([None, None], tf.float64),  # leaves
+        tf.TensorSpec([None], tf.int32),  # first child of each merge, level order
+        tf.TensorSpec([None], tf.int32),  # second child
+        tf.TensorSpec([None], tf.int32),  # node id made by the merge
+        tf.TensorSpec([None], tf.int32),  # level bounds
+        tf.TensorSpec([None, None], tf.float64),  # kernel_encode
+        tf.TensorSpec([None], tf.float64),  # bias_encode
+        tf.TensorSpec([None, None], tf.float64),  # kernel_decode
+        tf.TensorSpec([None], tf.float64),  # bias_decode
     )
-    return losses
+)
+def _cumulative_loss_and_gradients(X, first, second, node, bounds, *weights):
+    """The seed's root score for a fixed tree, and its gradient.
 
-
-def _cumulative_tree_loss(
-    X,
-    sizes,
-    means,
-    first,
-    second,
-    node,
-    bounds,
-    kernel_encode,
-    bias_encode,
-    kernel_decode,
-    bias_decode,
-):
-    """Each merge's reconstruction error; their sum is the seed's root score."""
-
-    def merge_level(a, b, first_ids, second_ids):
-        c = tf.concat([a, b], axis=1)
-        h = tf.matmul(c, kernel_encode) + bias_encode
-        o = tf.matmul(h, kernel_decode) + bias_decode
-        return h, 0.5 * tf.reduce_sum(tf.square(o - c), axis=1)
-
-    return _merge_levels(X, first, second, node, bounds, merge_level)
-
-
-TREE_LOSSES = {"cumulative": _cumulative_tree_loss}
-
-
-def _with_gradients(tree_loss):
-    @tf.function(input_signature=_TREE_SIGNATURE)
-    def loss_and_gradients(
-        X, sizes, means, first, second, node, bounds, merge_weights, *weights
-    ):
-        with tf.GradientTape() as tape:
-            tape.watch(weights)
-            losses = tree_loss(X, sizes, means, first, second, node, bounds, *weights)
-            loss = tf.reduce_sum(merge_weights * losses)
-        return loss, tape.gradient(loss, weights)
-
-    return loss_and_gradients
-
-
-# Traced once per process and criterion, whatever the data's shape.
-_LOSS_AND_GRADIENTS = {name: _with_gradients(fn) for name, fn in TREE_LOSSES.items()}
-
-
-def node_sizes_and_means(
-    X: np.ndarray, linkage: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Leaf count and leaf mean of every node of the tree ``linkage`` over ``X``."""
-    n = X.shape[0]
-    sizes = np.ones(2 * n - 1)
-    sums = np.empty((2 * n - 1, X.shape[1]))
-    sums[:n] = X
-    children = linkage[:, :2].astype(np.intp)
-    for step, (left, right) in enumerate(children):
-        sizes[n + step] = sizes[left] + sizes[right]
-        sums[n + step] = sums[left] + sums[right]
-    return sizes, sums / sizes[:, None]
-
-
-def tree_inputs(
-    X: np.ndarray, linkage: np.ndarray, merge_weights: np.ndarray | None = None
-) -> tuple:
-    """The tree ``linkage`` over ``X`` as tensors for the tree losses.
-
-    ``merge_weights`` (in merge order, default all ones) weighs each merge's
-    loss in the objective.
+    The root score is the sum of every merge's reconstruction error
+    ``||o - c||^2 / 2``. The tree is evaluated level by level: all merges whose
+    children are ready are one batch, and the merged codes are written into a
+    table of node codes that the next level reads. Traced once per process,
+    whatever the tree's shape.
     """
-    order, bounds = tree_levels(linkage)
-    n = X.shape[0]
+    kernel_encode, bias_encode, kernel_decode, bias_decode = weights
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        n_merges = tf.shape(first)[0]
+        table = tf.concat([X, tf.zeros([n_merges, tf.shape(X)[1]], X.dtype)], axis=0)
+        n_levels = tf.shape(bounds)[0] - 1
+
+        def body(level, table, total):
+            start, stop = bounds[level], bounds[level + 1]
+            a = tf.gather(table, first[start:stop])
+            b = tf.gather(table, second[start:stop])
+            c = tf.concat([a, b], axis=1)
+            h = tf.matmul(c, kernel_encode) + bias_encode
+            o = tf.matmul(h, kernel_decode) + bias_decode
+            table = tf.tensor_scatter_nd_update(
+                table, tf.expand_dims(node[start:stop], 1), h
+            )
+            return level + 1, table, total + tf.nn.l2_loss(o - c)
+
+        _, _, loss = tf.while_loop(
+            lambda level, table, total: level < n_levels,
+            body,
+            (tf.constant(0), table, tf.constant(0.0, X.dtype)),
+        )
+    return loss, tape.gradient(loss, weights)
+
+
+def tree_inputs(X: np.ndarray, linkage: np.ndarray) -> tuple:
+    """The tree ``linkage`` over ``X`` as tensors, merges in level order."""
+    order, bounds = merge_levels(linkage, linkage.shape[0])
     children = linkage[:, :2].astype(np.int32)
-    sizes, means = node_sizes_and_means(X, linkage)
-    if merge_weights is None:
-        merge_weights = np.ones(linkage.shape[0])
     return (
         tf.constant(X, tf.float64),
-        tf.constant(sizes, tf.float64),
-        tf.constant(means, tf.float64),
         tf.constant(children[order, 0]),
         tf.constant(children[order, 1]),
-        tf.constant(n + order.astype(np.int32)),
+        tf.constant(X.shape[0] + order.astype(np.int32)),
         tf.constant(bounds.astype(np.int32)),
-        tf.constant(np.asarray(merge_weights, dtype=np.float64)[order]),
     )
 
 
 class TreeTrainer:
-    """Adam on the merge encoder's weights, one fixed tree per step.
+    """Adam on the seed merge encoder's weights, one fixed tree per step.
 
     The weights live in float64 ``tf.Variable`` objects so that data of any
     magnitude a float64 array holds trains without overflow.
 
     Parameters
     ----------
-    merge_cost : str
-        Key of :data:`TREE_LOSSES`.
     weights : dict of ndarray
         Initial weights of the merge encoder.
     learning_rate : float
         Adam's step size.
     """
 
-    def __init__(
-        self, merge_cost: str, weights: dict[str, np.ndarray], learning_rate: float
-    ):
-        self._loss_and_gradients = _LOSS_AND_GRADIENTS[merge_cost]
+    def __init__(self, weights: dict[str, np.ndarray], learning_rate: float):
         self.variables = [
             tf.Variable(np.asarray(weights[name], dtype=np.float64), name=name)
             for name in WEIGHT_NAMES
@@ -364,20 +271,24 @@ class TreeTrainer:
     def loss_and_gradients(
         self, X: np.ndarray, linkage: np.ndarray, merge_weights=None
     ) -> tuple[float, list[np.ndarray]]:
-        """Tree objective and its gradient for the tree ``linkage`` over ``X``.
+        """Tree objective (the root score) and its gradient for ``linkage``.
 
-        The objective is the sum of the merges' losses, each weighted by
-        ``merge_weights`` (in merge order; default all ones).
+        ``merge_weights`` is accepted for the common trainer interface and
+        must be None: every merge counts.
         """
-        loss, gradients = self._loss_and_gradients(
-            *tree_inputs(X, linkage, merge_weights), *self.variables
+        if merge_weights is not None:
+            raise ValueError("The seed's objective counts every merge.")
+        loss, gradients = _cumulative_loss_and_gradients(
+            *tree_inputs(X, linkage), *self.variables
         )
         return float(loss), [g.numpy() for g in gradients]
 
     def step(self, X: np.ndarray, linkage: np.ndarray, merge_weights=None) -> float:
         """One Adam step on the tree objective; returns the objective before it."""
-        loss, gradients = self._loss_and_gradients(
-            *tree_inputs(X, linkage, merge_weights), *self.variables
+        if merge_weights is not None:
+            raise ValueError("The seed's objective counts every merge.")
+        loss, gradients = _cumulative_loss_and_gradients(
+            *tree_inputs(X, linkage), *self.variables
         )
         self._apply_gradients(list(zip(gradients, self.variables, strict=True)))
         return float(loss)
@@ -482,4 +393,4 @@ def make_trainer(merge_cost, weights, learning_rate, shrinkage):
     """The trainer of ``merge_cost`` started at ``weights``."""
     if merge_cost == "learned_metric":
         return LearnedMetricTrainer(weights, learning_rate, shrinkage)
-    return TreeTrainer(merge_cost, weights, learning_rate)
+    return TreeTrainer(weights, learning_rate)

@@ -6,8 +6,8 @@ import tensorflow as tf
 from seed_oracle import random_weights
 
 from sklearn_rae._criteria import CumulativeCriterion, leaf_state
-from sklearn_rae._merger import TreeTrainer, build_merger, merger_weights, tree_levels
-from sklearn_rae._tree import greedy_linkage
+from sklearn_rae._merger import TreeTrainer, build_merger, merger_weights
+from sklearn_rae._tree import greedy_linkage, merge_levels
 
 
 def seed_tape_gradient(X, model):
@@ -41,7 +41,7 @@ def test_gradient_equals_seed_tape(seed):
     expected_loss, expected_gradients = seed_tape_gradient(X, model)
 
     tree = greedy_linkage(CumulativeCriterion(weights, leaf_state(X)), len(X))
-    trainer = TreeTrainer("cumulative", weights, learning_rate=1e-3)
+    trainer = TreeTrainer(weights, learning_rate=1e-3)
     loss, gradients = trainer.loss_and_gradients(X.astype(np.float64), tree.linkage)
 
     assert loss == pytest.approx(expected_loss, rel=1e-5)
@@ -75,7 +75,7 @@ def test_adam_step_lowers_the_objective_of_a_fixed_tree():
     X = rng.normal(size=(12, 3))
     weights = random_weights(3, rng)
     tree = greedy_linkage(CumulativeCriterion(weights, leaf_state(X)), len(X))
-    trainer = TreeTrainer("cumulative", weights, learning_rate=1e-2)
+    trainer = TreeTrainer(weights, learning_rate=1e-2)
     before = trainer.step(X, tree.linkage)
     after, _ = trainer.loss_and_gradients(X, tree.linkage)
     assert after < before
@@ -88,7 +88,7 @@ def test_tree_levels_put_children_before_parents():
     linkage = greedy_linkage(
         CumulativeCriterion(random_weights(2, rng), leaf_state(X)), len(X)
     ).linkage
-    order, bounds = tree_levels(linkage)
+    order, bounds = merge_levels(linkage, len(linkage))
     n = len(X)
     assert sorted(order) == list(range(n - 1))
     ready = set(range(n))
