@@ -46,7 +46,27 @@ def concat_states(*states: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {key: np.concatenate([s[key] for s in states]) for key in states[0]}
 
 
-class CumulativeCriterion:
+class _SlotSnapshots:
+    """Save and restore a criterion's per-slot arrays (``_slot_arrays``).
+
+    The graph engine merges a batch of pairs at once and undoes the tail of
+    the batch when a later pair turns out to be overtaken.
+    """
+
+    def _slot_arrays(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def save_slots(self, slots) -> list[np.ndarray]:
+        """Copies of everything held for ``slots``, for :meth:`restore_slots`."""
+        return [array[slots].copy() for array in self._slot_arrays()]
+
+    def restore_slots(self, slots, saved: list[np.ndarray]) -> None:
+        """Put back what :meth:`save_slots` returned for the same ``slots``."""
+        for array, rows in zip(self._slot_arrays(), saved, strict=True):
+            array[slots] = rows
+
+
+class CumulativeCriterion(_SlotSnapshots):
     """The seed's criterion: reconstruction error plus both children's scores.
 
     With the linear merge encoder the reconstruction residual of a pair is
@@ -153,15 +173,6 @@ class CumulativeCriterion:
             self._second_const,
         ]
 
-    def save_slots(self, slots) -> list[np.ndarray]:
-        """Copies of everything held for ``slots``, for :meth:`restore_slots`."""
-        return [array[slots].copy() for array in self._slot_arrays()]
-
-    def restore_slots(self, slots, saved: list[np.ndarray]) -> None:
-        """Put back what :meth:`save_slots` returned for the same ``slots``."""
-        for array, rows in zip(self._slot_arrays(), saved, strict=True):
-            array[slots] = rows
-
     def merge(self, first: int, second: int, cost: float) -> float:
         state = self.state
         residual = self._first_terms[first] + self._second_terms[second]
@@ -183,7 +194,7 @@ class CumulativeCriterion:
         return loss
 
 
-class LearnedMetricCriterion:
+class LearnedMetricCriterion(_SlotSnapshots):
     """Size-weighted reconstruction of the children in a learned embedding.
 
     The merge encoder first embeds each input with a shared linear map ``L``
@@ -290,15 +301,6 @@ class LearnedMetricCriterion:
 
     def _slot_arrays(self) -> list[np.ndarray]:
         return [*self.state.values(), self._half_norm]
-
-    def save_slots(self, slots) -> list[np.ndarray]:
-        """Copies of everything held for ``slots``, for :meth:`restore_slots`."""
-        return [array[slots].copy() for array in self._slot_arrays()]
-
-    def restore_slots(self, slots, saved: list[np.ndarray]) -> None:
-        """Put back what :meth:`save_slots` returned for the same ``slots``."""
-        for array, rows in zip(self._slot_arrays(), saved, strict=True):
-            array[slots] = rows
 
 
 def node_sizes_and_means(
