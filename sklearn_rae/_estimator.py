@@ -378,6 +378,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 f"Cannot find n_clusters={self.n_clusters} clusters in "
                 f"{n_samples} samples: n_clusters must be at most n_samples."
             )
+        # Squared distances that overflow float64 make every merge cost
+        # infinite: refuse such data before training on it.
+        with np.errstate(over="ignore"):
+            if not np.isfinite(np.sum(np.square(np.ptp(X, axis=0)))):
+                raise _overflow_error(X)
         adjacency = self._adjacency(X)
         if adjacency is None:
             self._check_memory(n_samples)
@@ -580,11 +585,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             else:
                 tree = graph_linkage(criterion, len(X), adjacency)
         if not _finite(tree.costs):
-            raise ValueError(
-                "The merge costs of this data are not finite in float64 (largest "
-                f"absolute value {np.max(np.abs(X)):.3g}); scale the data, for "
-                "example with StandardScaler."
-            )
+            raise _overflow_error(X)
         return tree
 
     # ------------------------------------------------------------- inference
@@ -722,9 +723,24 @@ def _embedded_ward_tree(X, kernel_embed) -> GreedyTree:
     the training objective) in compiled code; SciPy's height ``h`` is
     ``sqrt(2 * n_a n_b / (n_a + n_b)) |z_a - z_b|``, so the cost is ``h**2 / 4``.
     """
-    linkage = hierarchy.linkage(X @ kernel_embed, method="ward")
+    embedded = X @ kernel_embed
+    try:
+        linkage = hierarchy.linkage(embedded, method="ward")
+    except ValueError:
+        # Distances overflow float64: report non-finite costs, which the
+        # training loop treats as divergence.
+        n_merges = len(X) - 1
+        return GreedyTree(np.zeros((n_merges, 4)), *[np.full(n_merges, np.inf)] * 2)
     costs = linkage[:, 2] ** 2 / 4
     return GreedyTree(linkage, costs, costs)
+
+
+def _overflow_error(X) -> ValueError:
+    return ValueError(
+        "The merge costs of this data are not finite in float64 (largest "
+        f"absolute value {np.max(np.abs(X)):.3g}); scale the data, for "
+        "example with StandardScaler."
+    )
 
 
 def _finite(values) -> bool:
