@@ -328,15 +328,17 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
         top_cost = candidate_costs[n_taken - 1]
         top_slot = candidates[n_taken - 1]
 
-        # Merges of the round, one list entry per step: (stream, first,
-        # second, cost, key slot, journal); journal holds what undoes them.
-        rounds = []
-        waiting = []  # merges not made because two streams would meet
+        # The round's merges, one entry per step: (stream, first slot, second
+        # slot, cost, journal); the journal holds what undoes them. A merge's
+        # key is (cost, first slot).
+        made = []
+        # Merges not made because two streams would meet: (stream, cost,
+        # first slot, step).
+        waiting = []
         first_slots = candidates[:n_taken]
         second_slots = second[:n_taken]
         merge_costs = candidate_costs[:n_taken]
         streams = np.arange(n_taken, dtype=np.int64)
-        key_slots = first_slots
         depth = 0
         while first_slots.size:
             journal = _apply_chain_merges(
@@ -349,9 +351,7 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
                 second_slots,
                 merge_costs,
             )
-            rounds.append(
-                (streams, first_slots, second_slots, merge_costs, key_slots, journal)
-            )
+            made.append((streams, first_slots, second_slots, merge_costs, journal))
             stream_of[first_slots] = streams
             depth += 1
             # The next merge of every stream: its node's cheaper edge, if at
@@ -382,7 +382,6 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
             first_slots = np.where(go_left, neighbour_left, node)
             second_slots = np.where(go_left, node, neighbour_right)
             merge_costs = np.where(go_left, cost_left[moving], cost_right[moving])
-            key_slots = first_slots
             # A merge whose new node would neighbour another stream's node.
             meeting = stream_of[beyond] >= 0
             absorbed_mark[absorbed] = True
@@ -394,19 +393,23 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
                 meeting |= np.isin(absorbed, twice)
             if meeting.any():
                 waiting.append(
-                    (streams[meeting], merge_costs[meeting], key_slots[meeting], depth)
+                    (
+                        streams[meeting],
+                        merge_costs[meeting],
+                        first_slots[meeting],
+                        depth,
+                    )
                 )
                 keep = ~meeting
                 streams, first_slots = streams[keep], first_slots[keep]
                 second_slots, merge_costs = second_slots[keep], merge_costs[keep]
-                key_slots = key_slots[keep]
         step, n_kept_pairs = _commit_chain_round(
             criterion,
             n,
             left,
             right,
             right_cost,
-            rounds,
+            made,
             waiting,
             step,
             firsts,
@@ -416,7 +419,7 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
         )
         # Reset the round's bookkeeping and let changed edges join the pool.
         touched = []
-        for _, first_slots, second_slots, _, _, journal in rounds:
+        for _, first_slots, second_slots, _, journal in made:
             stream_of[first_slots] = -1
             touched += [first_slots, second_slots, journal[0]]
         touched = np.concatenate(touched)
@@ -474,7 +477,7 @@ def _commit_chain_round(
     left,
     right,
     right_cost,
-    rounds,
+    made,
     waiting,
     step,
     firsts,
@@ -487,11 +490,11 @@ def _commit_chain_round(
     Returns the new step count and the number of the round's first merges
     (the pairs it started from) that were kept.
     """
-    stream = np.concatenate([r[0] for r in rounds] + [w[0] for w in waiting])
-    cost = np.concatenate([r[3] for r in rounds] + [w[1] for w in waiting])
-    slot = np.concatenate([r[4] for r in rounds] + [w[2] for w in waiting])
+    stream = np.concatenate([r[0] for r in made] + [w[0] for w in waiting])
+    cost = np.concatenate([r[3] for r in made] + [w[1] for w in waiting])
+    slot = np.concatenate([r[1] for r in made] + [w[2] for w in waiting])
     depth = np.concatenate(
-        [np.full(r[0].size, d) for d, r in enumerate(rounds)]
+        [np.full(r[0].size, d) for d, r in enumerate(made)]
         + [np.full(w[0].size, w[3]) for w in waiting]
     )
     n_made = stream.size - sum(w[0].size for w in waiting)
@@ -515,12 +518,12 @@ def _commit_chain_round(
     keep = np.zeros(n_made, dtype=bool)
     keep[kept] = True
     # Undo the merges not kept, latest step first.
-    bounds = np.cumsum([0] + [r[0].size for r in rounds])
-    for d in range(len(rounds) - 1, -1, -1):
+    bounds = np.cumsum([0] + [r[0].size for r in made])
+    for d in range(len(made) - 1, -1, -1):
         undo = np.flatnonzero(~keep[bounds[d] : bounds[d + 1]])
         if not undo.size:
             continue
-        _, first_slots, second_slots, _, _, journal = rounds[d]
+        _, first_slots, second_slots, _, journal = made[d]
         before, after, old_costs, saved, _ = journal
         size = first_slots.size
         rows = np.concatenate([undo, size + undo])
@@ -535,15 +538,15 @@ def _commit_chain_round(
         right_cost[a] = old_costs[0][undo]
         right_cost[b] = old_costs[1][undo]
         right_cost[before[before >= 0]] = old_costs[2][undo][before >= 0]
-    all_firsts = np.concatenate([r[1] for r in rounds])
-    all_seconds = np.concatenate([r[2] for r in rounds])
-    all_losses = np.concatenate([r[5][4] for r in rounds])
+    all_firsts = np.concatenate([r[1] for r in made])
+    all_seconds = np.concatenate([r[2] for r in made])
+    all_losses = np.concatenate([r[4][4] for r in made])
     count = kept.size
     firsts[step : step + count] = all_firsts[kept]
     seconds[step : step + count] = all_seconds[kept]
     costs[step : step + count] = cost[kept]
     losses[step : step + count] = all_losses[kept]
-    return step + count, int(keep[: rounds[0][0].size].sum())
+    return step + count, int(keep[: made[0][0].size].sum())
 
 
 def _graph_merges(
