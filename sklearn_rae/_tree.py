@@ -290,10 +290,12 @@ def merge_levels(linkage: np.ndarray, n_merges: int) -> tuple[np.ndarray, np.nda
     """
     n = linkage.shape[0] + 1
     level = [0] * (n + n_merges)
-    for step, (left, right) in enumerate(
-        linkage[:n_merges, :2].astype(np.int64).tolist()
-    ):
-        level[n + step] = 1 + max(level[left], level[right])
+    children = linkage[:n_merges, :2].astype(np.int64)
+    nodes = range(n, n + n_merges)
+    lefts, rights = children[:, 0].tolist(), children[:, 1].tolist()
+    for node, left, right in zip(nodes, lefts, rights, strict=True):
+        left_level, right_level = level[left], level[right]
+        level[node] = 1 + (left_level if left_level > right_level else right_level)
     merge_level = np.asarray(level[n:], dtype=np.int64)
     order = np.argsort(merge_level, kind="stable")
     counts = np.bincount(merge_level, minlength=1)[1:]
@@ -323,15 +325,18 @@ def replay_forest(
         The flat cluster of each of those nodes.
     """
     n = linkage.shape[0] + 1
-    leaves = {key: value.copy() for key, value in criterion.state.items()}
-    merged = {
-        key: np.empty((n_merges,) + value.shape[1:], dtype=value.dtype)
-        for key, value in criterion.state.items()
-    }
-    slot = np.arange(n + n_merges)
+    # The leaves' rows first, then one row per merged node, filled in place.
+    state = {}
+    for key, value in criterion.state.items():
+        state[key] = np.empty((n + n_merges,) + value.shape[1:], dtype=value.dtype)
+        state[key][:n] = value
     children = linkage[:n_merges, :2].astype(np.int64)
-    for step, (left, _) in enumerate(children.tolist()):
-        slot[n + step] = slot[left]
+    # A merged node lives in the slot of its earlier child.
+    slot_list = list(range(n))
+    for left in children[:, 0].tolist():
+        slot_list.append(slot_list[left])
+    slot = np.asarray(slot_list, dtype=np.int64)
+    del slot_list
     first = slot[children[:, 0]]
     second = slot[children[:, 1]]
     order, bounds = merge_levels(linkage, n_merges)
@@ -344,6 +349,5 @@ def replay_forest(
             for step in batch.tolist():
                 criterion.merge(int(first[step]), int(second[step]), float(costs[step]))
         for key, value in criterion.state.items():
-            merged[key][batch] = value[first[batch]]
-    state = {key: np.concatenate([leaves[key], merged[key]]) for key in leaves}
+            state[key][n + batch] = value[first[batch]]
     return state, labels[slot]

@@ -4,7 +4,11 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import is_valid_linkage
 from sklearn.neighbors import kneighbors_graph
 
-from sklearn_rae._criteria import CumulativeCriterion, leaf_state
+from sklearn_rae._criteria import (
+    CumulativeCriterion,
+    LearnedMetricCriterion,
+    leaf_state,
+)
 from sklearn_rae._estimator import init_merger_weights
 from sklearn_rae._graph_tree import (
     _slot_linkage,
@@ -283,3 +287,92 @@ def test_batched_chain_undoes_overtaken_merges_exactly():
     assert batched.restored > 0
     np.testing.assert_array_equal(tree.linkage, sequential.linkage)
     np.testing.assert_array_equal(tree.costs, sequential.costs)
+
+
+class _OneAtATime:
+    """A criterion with element-wise costs but without the batched methods.
+
+    Graph linkage then merges a chain one pair at a time with the same cost
+    arithmetic as the batched rounds.
+    """
+
+    def __init__(self, criterion):
+        self.criterion = criterion
+        self.state = criterion.state
+
+    def pair_costs(self, first, second):
+        return self.criterion.pair_costs(first, second)
+
+    def pair_costs_paired(self, first, second):
+        return self.criterion.pair_costs_paired(first, second)
+
+    def merge(self, first, second, cost):
+        return self.criterion.merge(first, second, cost)
+
+
+class _CountingLearnedMetric(LearnedMetricCriterion):
+    """The learned-metric criterion counting batched calls and undos."""
+
+    def __init__(self, weights, state):
+        super().__init__(weights, state)
+        self.batches = 0
+        self.restored = 0
+
+    def merge_paired(self, first, second, costs):
+        self.batches += 1
+        return super().merge_paired(first, second, costs)
+
+    def restore_slots(self, slots, saved):
+        self.restored += 1
+        super().restore_slots(slots, saved)
+
+
+def _learned_metric_data(seed, n, d, repeats):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, d))
+    if repeats:
+        # Repeated rows make equal costs, zero costs among them.
+        X = np.round(X[rng.randint(0, n // 4, size=n)], 1)
+    weights = {"kernel_embed": rng.normal(size=(d, d)) + np.eye(d)}
+    return X, weights
+
+
+@pytest.mark.parametrize("repeats", [False, True])
+@pytest.mark.parametrize("seed, n, d", [(0, 300, 2), (1, 1000, 3), (2, 3000, 8)])
+def test_batched_chain_matches_one_merge_at_a_time_learned_metric(seed, n, d, repeats):
+    # Ward-like costs: a merged node's new edges are often cheaper than pairs
+    # already waiting, so rounds continue merges and undo some of them.
+    X, weights = _learned_metric_data(seed, n, d, repeats)
+    batched = _CountingLearnedMetric(weights, leaf_state(X))
+    tree = graph_linkage(batched, n, chain_adjacency(n))
+    sequential = graph_linkage(
+        _OneAtATime(LearnedMetricCriterion(weights, leaf_state(X))),
+        n,
+        chain_adjacency(n),
+    )
+    np.testing.assert_array_equal(
+        tree.linkage[:, [0, 1, 3]], sequential.linkage[:, [0, 1, 3]]
+    )
+    np.testing.assert_allclose(tree.costs, sequential.costs, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(tree.losses, sequential.losses, rtol=1e-12, atol=1e-12)
+    # Many merges per batched call, and some undone.
+    assert batched.batches < n / 2
+    if n >= 1000:
+        assert batched.restored > 0
+
+
+def test_batched_chain_with_all_costs_tied():
+    # Every pair costs 0: the order is by slot alone.
+    n = 500
+    X = np.ones((n, 3))
+    weights = {"kernel_embed": np.eye(3)}
+    tree = graph_linkage(
+        LearnedMetricCriterion(weights, leaf_state(X)), n, chain_adjacency(n)
+    )
+    sequential = graph_linkage(
+        _OneAtATime(LearnedMetricCriterion(weights, leaf_state(X))),
+        n,
+        chain_adjacency(n),
+    )
+    np.testing.assert_array_equal(tree.linkage, sequential.linkage)
+    assert np.all(tree.costs == 0)
