@@ -215,7 +215,8 @@ class LearnedMetricCriterion(_SlotSnapshots):
     :func:`learned_metric_objective`). With ``L = I`` the tree is Ward's.
 
     A node's code is its leaf mean embedded, ``z = m @ L``, so the state keeps
-    the leaf mean and the embedding is derived from it. A merge's loss (what
+    the leaf mean and the embedding is derived from it (shifted to the
+    nodes' average, which no cost depends on). A merge's loss (what
     ``score`` averages) is its cost divided by ``|det L|^(2/d)``: the cost in
     the embedding scaled to unit volume, comparable between trained models.
 
@@ -223,10 +224,12 @@ class LearnedMetricCriterion(_SlotSnapshots):
     ----------
     weights : dict of ndarray
         ``kernel_embed`` (d, d); the encoder and decoder weights are the
-        average and the copy and are not read.
+        average and the copy (the size weighting is the criterion's) and are
+        not read.
     state : dict of ndarray
         ``mean`` (n, d), ``size`` (n,), ``score`` (n,) and ``embedding``
-        (n, d, replaced by ``mean @ L``); copied.
+        (n, d, replaced by ``(mean - c) @ L`` with ``c`` the average of the
+        given means, which leaves every cost unchanged); copied.
     """
 
     def __init__(self, weights: dict[str, np.ndarray], state: dict[str, np.ndarray]):
@@ -234,7 +237,12 @@ class LearnedMetricCriterion(_SlotSnapshots):
         self.state = {
             key: np.array(value, dtype=np.float64) for key, value in state.items()
         }
-        self.state["embedding"] = self.state["mean"] @ self.kernel_embed
+        # Codes are taken relative to the nodes' average mean: Ward's cost does
+        # not change under a shift, and the factorised cost below would lose
+        # every digit to cancellation on data far from the origin.
+        mean = self.state["mean"]
+        center = mean.mean(axis=0) if len(mean) else 0.0
+        self.state["embedding"] = (mean - center) @ self.kernel_embed
         code = self.state["embedding"]
         self._half_norm = 0.5 * np.einsum("ij,ij->i", code, code)
         # Merge losses are costs in the embedding scaled to unit volume, so

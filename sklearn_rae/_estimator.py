@@ -9,6 +9,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.cluster import hierarchy
+from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -81,17 +82,18 @@ def init_merger_weights(
 def init_learned_metric_weights(
     n_features: int, random_state: np.random.RandomState
 ) -> dict[str, np.ndarray]:
-    """Identity embedding, encoder as a sum, decoder as a copy, zero biases.
+    """Identity embedding, encoder as the average, decoder as a copy, zero biases.
 
-    The merge encoder of ``merge_cost="learned_metric"`` reads the two
-    children's leaf means scaled by their share of the merged leaves, so the
-    code is the merged leaf mean embedded and the cost starts as Ward's.
+    The code of two merged leaves is then their embedded average and the
+    reconstruction error of the pair, ``|o - c|^2 / 2``, is their merge cost
+    (Ward's in the embedding); the criterion extends this to nodes of any
+    size by weighting the average and the errors by the children's sizes.
     Deterministic; ``random_state`` is unused.
     """
     identity = np.eye(n_features)
     return {
         "kernel_embed": identity.copy(),
-        "kernel_encode": np.vstack([identity, identity]),
+        "kernel_encode": np.vstack([identity, identity]) / 2,
         "bias_encode": np.zeros(n_features),
         "kernel_decode": np.hstack([identity, identity]),
         "bias_decode": np.zeros(2 * n_features),
@@ -119,9 +121,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     A merge encoder concatenates two node vectors, encodes them into one hidden
     vector of the same width and decodes that back to both. Greedy merging
     repeatedly joins the pair of nodes with the lowest merge cost until one node
-    is left; training minimises the tree's total cost with TensorFlow's
-    ``GradientTape`` and Adam. The tree is exported as a SciPy linkage matrix
-    and cut into flat clusters like
+    is left; training minimises a reconstruction error of the greedy tree (the
+    whole tree's for the original criterion, the flat clusters' for the
+    default) with TensorFlow's ``GradientTape`` and Adam. The tree is exported
+    as a SciPy linkage matrix and cut into flat clusters like
     :class:`~sklearn.cluster.AgglomerativeClustering`.
 
     Parameters
@@ -137,8 +140,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
         - ``"learned_metric"``: the merge encoder embeds both children with a
           shared linear map ``L``, encodes the pair as the size-weighted
-          average of the embedded children (it reads their leaf means scaled by
-          their share of the merged leaves) and decodes by copying the code to
+          average of the embedded children and decodes by copying the code to
           both halves; each half of the reconstruction error counts as often as
           its child has leaves. The cost of merging nodes with leaf counts
           ``n_a, n_b`` and leaf means ``m_a, m_b`` is Ward's in the embedding,
@@ -186,7 +188,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         the graph is made symmetric and its diagonal ignored. Only clusters
         joined by an edge merge, and a merged cluster is joined to the
         neighbours of both its children. For a sequence pass the chain
-        ``scipy.sparse.diags([1, 1], [-1, 1], shape=(n, n))``: every flat
+        ``scipy.sparse.diags([1, 1], [-1, 1], shape=(n, n), dtype=np.int8)``:
+        every flat
         cluster is then a contiguous run of samples. Memory and time grow with
         the number of edges instead of ``n_samples**2``, and each training step
         uses a connected neighbourhood of ``batch_size`` samples (a contiguous
@@ -486,7 +489,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 f"so a cut into {n_components} or more clusters never mixes "
                 "components.",
                 UserWarning,
-                stacklevel=3,
+                # _check_components, _fit, fit, _fit_context's wrapper, caller
+                stacklevel=5,
             )
 
     def _effective_batch_size(self, n_samples: int) -> int:
@@ -510,6 +514,19 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         if learning_rate == "auto":
             learning_rate = AUTO_LEARNING_RATES[self.merge_cost]
         trainer = make_trainer(self.merge_cost, weights, learning_rate, self.shrinkage)
+        if (
+            self.merge_cost == "learned_metric"
+            and self.n_clusters is not None
+            and self.n_clusters >= batch_size
+        ):
+            warnings.warn(
+                f"n_clusters={self.n_clusters} leaves no merge below the cut of "
+                f"a {batch_size}-sample training batch, so the learned metric is "
+                "trained on whole trees; raise batch_size above n_clusters.",
+                UserWarning,
+                # _train, _fit, fit, _fit_context's wrapper, caller
+                stacklevel=5,
+            )
         progress = _TrainingProgress(self.max_iter) if self.verbose else None
         for step in range(self.max_iter):
             if adjacency is not None:
@@ -535,13 +552,14 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                         len(batch),
                         adjacency[rows][:, rows],
                     )
-            merge_weights = None
+            cut = ()
             if self.merge_cost == "learned_metric":
-                merge_weights = self._below_cut(tree.linkage)
-                if _finite(tree.costs) and not np.any(tree.costs[merge_weights > 0]):
+                below_cut = self._below_cut(tree.linkage, n_samples)
+                if _finite(tree.costs) and not np.any(tree.costs[below_cut > 0]):
                     break  # the flat clusters are points: nothing to learn
+                cut = (below_cut,)
             if _finite(tree.costs):
-                loss = trainer.step(batch, tree.linkage, merge_weights)
+                loss = trainer.step(batch, tree.linkage, *cut)
                 new_weights = trainer.weights()
             else:
                 loss, new_weights = np.nan, None
@@ -559,19 +577,22 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 progress.update(step + 1, loss)
         return weights, loss_curve
 
-    def _below_cut(self, linkage):
+    def _below_cut(self, linkage, n_samples):
         """1 for the merges of ``linkage`` below the flat cut, 0 above.
 
         The cut is the estimator's: ``n_clusters`` (at most the tree's leaves)
-        or ``distance_threshold``. A cut with no merge below it (every sample
-        its own cluster) counts the whole tree.
+        or ``distance_threshold``. Ward-type costs grow with the number of
+        samples merged, so for a mini-batch tree the threshold is scaled by the
+        batch's share of the ``n_samples`` samples. A cut with no merge below it
+        (every sample its own cluster) counts the whole tree.
         """
         n_merges = linkage.shape[0]
         if self.n_clusters is not None:
             n_below = n_merges + 1 - min(self.n_clusters, n_merges + 1)
             below = np.arange(n_merges) < n_below
         else:
-            below = linkage[:, 2] < self.distance_threshold
+            threshold = self.distance_threshold * (n_merges + 1) / n_samples
+            below = linkage[:, 2] < threshold
         if not below.any():
             below[:] = True
         return below.astype(np.float64)
@@ -602,10 +623,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         greedy algorithm would make first if the sample joined that forest.
         Ties go to the earliest node (training samples in order, then merged
         nodes in merge order). Samples are assigned independently of each
-        other. A training sample's own leaf is among the nodes; with the
-        ``"weighted"`` criteria merging a sample with an identical leaf costs
+        other. A training sample's own leaf is among the nodes; with
+        ``"learned_metric"`` merging a sample with an identical leaf costs
         nothing, so on the training data ``predict`` returns ``labels_``
-        except for duplicates that the tree put in different clusters.
+        except for duplicates that the tree put in different clusters. Data
+        whose costs overflow float64 raises a ``ValueError``.
 
         Parameters
         ----------
@@ -619,12 +641,24 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False)
-        # About four million pair costs at a time.
-        chunk = max(1, (1 << 22) // self._node_labels.shape[0])
+        n_nodes = self._node_labels.shape[0]
+        # The nodes and the new leaves in one criterion, so the nodes' terms
+        # are computed once; costs in blocks of about four million.
+        with np.errstate(over="ignore", invalid="ignore"):
+            criterion = CRITERIA[self.merge_cost](
+                self._merger_weights, concat_states(self._node_state, leaf_state(X))
+            )
+        chunk = max(1, (1 << 22) // n_nodes)
         labels = np.empty(X.shape[0], dtype=np.intp)
         for start in range(0, X.shape[0], chunk):
-            costs = self._node_costs(X[start : start + chunk])
-            labels[start : start + chunk] = self._node_labels[np.argmin(costs, axis=0)]
+            stop = min(start + chunk, X.shape[0])
+            with np.errstate(over="ignore", invalid="ignore"):
+                costs = criterion.pair_costs(
+                    slice(0, n_nodes), slice(n_nodes + start, n_nodes + stop)
+                )
+            if not _finite(costs):
+                raise _overflow_error(X)
+            labels[start:stop] = self._node_labels[np.argmin(costs, axis=0)]
         return labels
 
     def _node_costs(self, X):
@@ -725,7 +759,9 @@ def _embedded_ward_tree(X, kernel_embed) -> GreedyTree:
     """
     embedded = X @ kernel_embed
     try:
-        linkage = hierarchy.linkage(embedded, method="ward")
+        # Condensed distances, so that SciPy never mistakes a square X for a
+        # distance matrix.
+        linkage = hierarchy.linkage(pdist(embedded), method="ward")
     except ValueError:
         # Distances overflow float64: report non-finite costs, which the
         # training loop treats as divergence.

@@ -114,6 +114,11 @@ def symmetric_adjacency(connectivity, n_samples: int) -> sp.csr_matrix:
             f"{tuple(connectivity.shape)}."
         )
     coo = sp.coo_matrix(connectivity)
+    if not np.all(np.isfinite(coo.data)):
+        raise ValueError(
+            "connectivity contains NaN or infinite entries; use non-zero values "
+            "for edges and 0 (or no entry) for missing edges."
+        )
     keep = (coo.row != coo.col) & (coo.data != 0)
     row = coo.row[keep].astype(np.int64)
     col = coo.col[keep].astype(np.int64)

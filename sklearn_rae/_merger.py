@@ -7,8 +7,10 @@ activation reconstructs the concatenation. As a Keras model its inputs are
 reconstruction).
 
 For ``merge_cost="learned_metric"`` a shared linear embedding is applied to
-both inputs before they are concatenated, the encoder is the sum of its
-(size-scaled) inputs and the decoder a copy.
+both inputs before they are concatenated, the encoder averages them and the
+decoder copies the code to both halves: for two leaves ``|o - c|^2 / 2`` is
+their merge cost, which the criterion extends to nodes of any size by
+weighting with the children's sizes.
 
 Training takes the gradient of the tree objective for a *fixed* greedy tree
 (what the seed's ``GradientTape`` records while it merges) and applies it with
@@ -101,6 +103,7 @@ def limit_threads_from_environment() -> None:
 limit_threads_from_environment()
 
 __all__ = [
+    "Adam",
     "LearnedMetricTrainer",
     "make_trainer",
     "build_merger",
@@ -236,11 +239,54 @@ def tree_inputs(X: np.ndarray, linkage: np.ndarray) -> tuple:
     )
 
 
+class Adam:
+    """Adam, as ``keras.optimizers.Adam`` updates, on NumPy arrays.
+
+    With Keras' defaults (``beta_1=0.9``, ``beta_2=0.999``, ``epsilon=1e-7``)
+    and its update rule, ``m += (g - m)(1 - beta_1)``, ``v += (g^2 - v)(1 -
+    beta_2)``, ``w -= lr sqrt(1 - beta_2^t) / (1 - beta_1^t) m / (sqrt(v) +
+    epsilon)``. The merge encoder's weights are a few small arrays, so the
+    update costs microseconds in NumPy, where a compiled Keras optimizer would
+    be traced again for every fit.
+
+    Parameters
+    ----------
+    learning_rate : float
+        The step size.
+    """
+
+    beta_1, beta_2, epsilon = 0.9, 0.999, 1e-7
+
+    def __init__(self, learning_rate: float):
+        self.learning_rate = float(learning_rate)
+        self.iterations = 0
+        self._moments: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def apply(
+        self, weights: dict[str, np.ndarray], gradients: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """The weights after one step along ``gradients`` (same keys)."""
+        self.iterations += 1
+        t = self.iterations
+        alpha = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+        updated = dict(weights)
+        # A diverging step overflows; the caller checks the weights it returns.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for name, gradient in gradients.items():
+                m, v = self._moments.get(name, (0.0, 0.0))
+                m = m + (gradient - m) * (1 - self.beta_1)
+                v = v + (np.square(gradient) - v) * (1 - self.beta_2)
+                self._moments[name] = (m, v)
+                step = m * alpha / (np.sqrt(v) + self.epsilon)
+                updated[name] = weights[name] - step
+        return updated
+
+
 class TreeTrainer:
     """Adam on the seed merge encoder's weights, one fixed tree per step.
 
-    The weights live in float64 ``tf.Variable`` objects so that data of any
-    magnitude a float64 array holds trains without overflow.
+    The weights are float64, so that data of any magnitude a float64 array
+    holds trains without overflow.
 
     Parameters
     ----------
@@ -251,47 +297,32 @@ class TreeTrainer:
     """
 
     def __init__(self, weights: dict[str, np.ndarray], learning_rate: float):
-        self.variables = [
-            tf.Variable(np.asarray(weights[name], dtype=np.float64), name=name)
-            for name in WEIGHT_NAMES
-        ]
-        self.optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate)
-        self.optimizer.build(self.variables)
-        # Keras applies Adam eagerly at several milliseconds a step; compiled,
-        # the update costs a small fraction of that.
-        self._apply_gradients = tf.function(self.optimizer.apply_gradients)
+        self._weights = {
+            name: np.asarray(weights[name], dtype=np.float64) for name in WEIGHT_NAMES
+        }
+        self.optimizer = Adam(learning_rate)
 
     def weights(self) -> dict[str, np.ndarray]:
         """Current weights as NumPy arrays."""
-        return {
-            name: v.numpy()
-            for name, v in zip(WEIGHT_NAMES, self.variables, strict=True)
-        }
+        return {name: value.copy() for name, value in self._weights.items()}
 
     def loss_and_gradients(
-        self, X: np.ndarray, linkage: np.ndarray, merge_weights=None
-    ) -> tuple[float, list[np.ndarray]]:
-        """Tree objective (the root score) and its gradient for ``linkage``.
-
-        ``merge_weights`` is accepted for the common trainer interface and
-        must be None: every merge counts.
-        """
-        if merge_weights is not None:
-            raise ValueError("The seed's objective counts every merge.")
+        self, X: np.ndarray, linkage: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
+        """Tree objective (the root score) and its gradient for ``linkage``."""
         loss, gradients = _cumulative_loss_and_gradients(
-            *tree_inputs(X, linkage), *self.variables
+            *tree_inputs(X, linkage),
+            *(tf.constant(self._weights[name]) for name in WEIGHT_NAMES),
         )
-        return float(loss), [g.numpy() for g in gradients]
+        return float(loss), {
+            name: g.numpy() for name, g in zip(WEIGHT_NAMES, gradients, strict=True)
+        }
 
-    def step(self, X: np.ndarray, linkage: np.ndarray, merge_weights=None) -> float:
+    def step(self, X: np.ndarray, linkage: np.ndarray) -> float:
         """One Adam step on the tree objective; returns the objective before it."""
-        if merge_weights is not None:
-            raise ValueError("The seed's objective counts every merge.")
-        loss, gradients = _cumulative_loss_and_gradients(
-            *tree_inputs(X, linkage), *self.variables
-        )
-        self._apply_gradients(list(zip(gradients, self.variables, strict=True)))
-        return float(loss)
+        loss, gradients = self.loss_and_gradients(X, linkage)
+        self._weights = self.optimizer.apply(self._weights, gradients)
+        return loss
 
 
 @tf.function(
@@ -351,23 +382,22 @@ class LearnedMetricTrainer:
     def __init__(
         self, weights: dict[str, np.ndarray], learning_rate: float, shrinkage: float
     ):
-        self._fixed = {k: v for k, v in weights.items() if k != "kernel_embed"}
-        self.variable = tf.Variable(
-            np.asarray(weights["kernel_embed"], dtype=np.float64), name="kernel_embed"
-        )
+        self._weights = {
+            name: np.asarray(value, dtype=np.float64) for name, value in weights.items()
+        }
         self.shrinkage = tf.constant(float(shrinkage), tf.float64)
-        self.optimizer = tf.keras.optimizers.Adam(learning_rate=learning_rate)
-        self.optimizer.build([self.variable])
-        self._apply_gradients = tf.function(self.optimizer.apply_gradients)
+        self.optimizer = Adam(learning_rate)
 
     def weights(self) -> dict[str, np.ndarray]:
         """Current weights as NumPy arrays."""
-        return {**self._fixed, "kernel_embed": self.variable.numpy()}
+        return {name: value.copy() for name, value in self._weights.items()}
 
-    def loss_and_gradients(self, X, linkage, merge_weights):
+    def loss_and_gradients(
+        self, X: np.ndarray, linkage: np.ndarray, below_cut: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray]]:
         """Objective and gradient for the tree ``linkage`` over ``X``.
 
-        ``merge_weights`` marks the merges below the cut (1) and above it (0).
+        ``below_cut`` marks the merges below the cut (1) and above it (0).
         """
         sizes, means = node_sizes_and_means(X, linkage)
         children = linkage[:, :2].astype(np.int32)
@@ -376,21 +406,25 @@ class LearnedMetricTrainer:
             tf.constant(sizes),
             tf.constant(children[:, 0]),
             tf.constant(children[:, 1]),
-            tf.constant(np.asarray(merge_weights, dtype=np.float64)),
+            tf.constant(np.asarray(below_cut, dtype=np.float64)),
             self.shrinkage,
-            self.variable,
+            tf.constant(self._weights["kernel_embed"]),
         )
-        return float(loss), [gradient.numpy()]
+        return float(loss), {"kernel_embed": gradient.numpy()}
 
-    def step(self, X, linkage, merge_weights) -> float:
+    def step(self, X, linkage, below_cut) -> float:
         """One Adam step; returns the objective before it."""
-        loss, (gradient,) = self.loss_and_gradients(X, linkage, merge_weights)
-        self._apply_gradients([(tf.constant(gradient), self.variable)])
+        loss, gradients = self.loss_and_gradients(X, linkage, below_cut)
+        self._weights = self.optimizer.apply(self._weights, gradients)
         return loss
 
 
 def make_trainer(merge_cost, weights, learning_rate, shrinkage):
-    """The trainer of ``merge_cost`` started at ``weights``."""
+    """The trainer of ``merge_cost`` started at ``weights``.
+
+    Both trainers have ``weights()`` and ``step(X, linkage, *cut)``: the learned
+    metric's step also takes the below-cut marks of the tree's merges.
+    """
     if merge_cost == "learned_metric":
         return LearnedMetricTrainer(weights, learning_rate, shrinkage)
     return TreeTrainer(weights, learning_rate)

@@ -22,8 +22,9 @@ Pair costs are cached in a condensed upper-triangular matrix and every node
 keeps its nearest later neighbour (the candidate of Müllner's generic
 algorithm). After a merge only the new node's costs are evaluated, in one
 batched call, and only rows whose candidate was one of the merged nodes are
-rescanned. A whole tree costs about ``n**2 / 2`` pair-cost evaluations and
-``O(n**2)`` memory for the cache.
+rescanned. A whole tree costs about ``n**2`` pair-cost evaluations (``n**2 / 2``
+to fill the cache, as many again for the merged nodes) and ``O(n**2)`` memory
+for the cache.
 """
 
 from __future__ import annotations

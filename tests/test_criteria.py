@@ -71,20 +71,20 @@ def test_pair_costs_are_ward_in_the_embedding():
     )
 
 
-def test_the_keras_merger_computes_the_merged_code():
-    # Inputs are the children's leaf means scaled by their share of the
-    # merged leaves; the code is the merged leaf mean embedded.
+def test_the_keras_merger_reconstructs_two_leaves_at_their_merge_cost():
     d = 3
     weights = _metric_weights(d, 2)
     model = build_merger(weights)
     rng = np.random.RandomState(3)
-    mean_a, mean_b = rng.normal(size=(1, d)), rng.normal(size=(1, d))
-    share_a, share_b = 0.25, 0.75
-    h, c, o = (t.numpy() for t in model([share_a * mean_a, share_b * mean_b]))
-    merged = (share_a * mean_a + share_b * mean_b) @ weights["kernel_embed"]
-    np.testing.assert_allclose(h, merged, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(o, np.hstack([merged, merged]), rtol=1e-5, atol=1e-6)
-    assert c.shape == (1, 2 * d)
+    a, b = rng.normal(size=(1, d)), rng.normal(size=(1, d))
+    h, c, o = (t.numpy().astype(np.float64) for t in model([a, b]))
+    L = weights["kernel_embed"]
+    np.testing.assert_allclose(c, np.hstack([a @ L, b @ L]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h, (a + b) @ L / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(o, np.hstack([h, h]), rtol=1e-5, atol=1e-6)
+    state = leaf_state(np.vstack([a, b]))
+    cost = LearnedMetricCriterion(weights, state).pair_costs([0], [1])[0, 0]
+    assert 0.5 * np.sum((o - c) ** 2) == pytest.approx(cost, rel=1e-5)
 
 
 def test_merge_updates_match_a_fresh_criterion():
@@ -136,7 +136,8 @@ def test_numpy_objective_equals_tensorflow(shrinkage):
     tree = _embedded_ward_tree(X, weights["kernel_embed"])
     below = (np.arange(len(X) - 1) < len(X) - 4).astype(float)
     trainer = LearnedMetricTrainer(weights, learning_rate=1e-2, shrinkage=shrinkage)
-    loss, (gradient,) = trainer.loss_and_gradients(X, tree.linkage, below)
+    loss, gradients = trainer.loss_and_gradients(X, tree.linkage, below)
+    gradient = gradients["kernel_embed"]
     expected = learned_metric_objective(
         X, tree.linkage, weights["kernel_embed"], below, shrinkage
     )
@@ -172,14 +173,102 @@ def test_objective_ignores_scale_and_prefers_whitening():
     assert learned_metric_objective(X, tree.linkage, whitening, below, 0.0) < value
 
 
-def test_heights_never_decrease():
+def test_greedy_costs_never_decrease():
+    # Ward's cost in any embedding is reducible: the raw greedy costs (before
+    # the engine's running maximum) already never decrease.
     X = np.random.RandomState(12).normal(size=(70, 3))
     model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=5, random_state=0)
     model.fit(X)
     assert hierarchy.is_monotonic(model.linkage_matrix_)
-    # Ward's cost in any embedding is reducible: the greedy costs themselves
-    # never decrease, so no running maximum was needed.
-    assert np.all(np.diff(model.distances_) >= -1e-9 * model.distances_[-1])
+    tree = model._build_tree(model._merger_weights, X)
+    assert np.all(np.diff(tree.costs) >= -1e-12 * tree.costs[-1])
+    np.testing.assert_array_equal(tree.costs, model.distances_)
+
+
+def test_data_far_from_the_origin_gives_the_same_tree():
+    # Costs are computed from codes relative to the nodes' average, so an
+    # offset of the data (timestamps, say) loses no precision.
+    X, y = make_blobs(n_samples=200, centers=2, random_state=0)
+    near = RecursiveAutoencoderClustering(max_iter=0).fit(X)
+    far = RecursiveAutoencoderClustering(max_iter=0).fit(X + 1.7e9)
+    assert adjusted_rand_score(near.labels_, far.labels_) == 1.0
+    # Shifted samples themselves carry rounding of about 1e-7 (relative to the
+    # offset), so heights agree to that absolute precision.
+    np.testing.assert_allclose(
+        far.distances_, near.distances_, rtol=1e-6, atol=1e-9 * near.distances_[-1]
+    )
+
+
+def test_predict_is_the_cheapest_node_below_the_cut():
+    # An independent oracle: Ward's cost in the embedding between every node
+    # (sample or merged node below the cut) and each new sample.
+    X, _ = make_blobs(n_samples=60, centers=3, random_state=5)
+    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=10, random_state=0)
+    model.fit(X)
+    L = model._merger_weights["kernel_embed"]
+    n = len(X)
+    sizes = np.ones(2 * n - 1)
+    sums = np.vstack([X, np.zeros((n - 1, X.shape[1]))])
+    for step, (a, b) in enumerate(model.children_):
+        sizes[n + step] = sizes[a] + sizes[b]
+        sums[n + step] = sums[a] + sums[b]
+    n_nodes = 2 * n - 3  # the samples and the first n - 3 merges
+    means, sizes = sums[:n_nodes] / sizes[:n_nodes, None], sizes[:n_nodes]
+    node_labels = np.empty(n_nodes, dtype=int)
+    node_labels[:n] = model.labels_
+    for step, (a, _) in enumerate(model.children_[: n - 3]):
+        node_labels[n + step] = node_labels[a]
+    new = np.random.RandomState(6).uniform(X.min(), X.max(), size=(25, 2))
+    costs = (
+        sizes[:, None]
+        / (sizes[:, None] + 1)
+        * 0.5
+        * (((means[:, None, :] - new[None, :, :]) @ L) ** 2).sum(-1)
+    )
+    np.testing.assert_array_equal(model.predict(new), node_labels[costs.argmin(0)])
+
+
+def test_predict_refuses_overflowing_samples():
+    X, _ = make_blobs(n_samples=30, centers=2, random_state=0)
+    model = RecursiveAutoencoderClustering(max_iter=2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="not finite in float64"):
+        model.predict(np.array([[1e300, 0.0]]))
+
+
+def test_repeated_fits_trace_tensorflow_once(recwarn):
+    import logging
+
+    X, _ = make_blobs(n_samples=40, centers=2, random_state=0)
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logging.getLogger("tensorflow").addHandler(handler)
+    try:
+        for seed in range(8):
+            RecursiveAutoencoderClustering(max_iter=3, random_state=seed).fit(X)
+            RecursiveAutoencoderClustering(
+                merge_cost="cumulative", max_iter=3, random_state=seed
+            ).fit(X)
+    finally:
+        logging.getLogger("tensorflow").removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m]
+    assert not [w for w in recwarn if "retracing" in str(w.message)]
+
+
+def test_distance_threshold_scales_to_mini_batches():
+    X, _ = make_blobs(n_samples=600, centers=4, random_state=1)
+    full = RecursiveAutoencoderClustering(n_clusters=4, max_iter=0).fit(X)
+    heights = full.distances_
+    threshold = 0.5 * (heights[-4] + heights[-3])
+    model = RecursiveAutoencoderClustering(
+        n_clusters=None, distance_threshold=threshold, max_iter=0
+    )
+    model.fit(X)
+    batch = X[np.random.RandomState(0).choice(600, 200, replace=False)]
+    batch_tree = RecursiveAutoencoderClustering(n_clusters=4, max_iter=0).fit(batch)
+    below = model._below_cut(batch_tree.linkage_matrix_, len(X))
+    # About the same number of clusters as the full tree's cut (4).
+    assert 2 <= len(batch) - below.sum() <= 7
 
 
 def test_default_criterion_beats_ward_on_iris_and_wine():
