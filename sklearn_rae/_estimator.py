@@ -258,7 +258,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     so a tree over ``n`` samples costs about ``n**2`` pair-cost evaluations,
     batched into NumPy array operations, and ``4 * n**2`` bytes for the cache.
     Each gradient step builds a tree on at most ``batch_size`` samples and
-    evaluates it level by level in one compiled TensorFlow function.
+    takes the gradient of its objective in one compiled TensorFlow function
+    (level by level for ``"cumulative"``; from the nodes' sizes and means for
+    ``"learned_metric"``), then applies Keras' Adam rule to the weights. With
+    ``connectivity`` no ``n x n`` cache exists: costs are kept for the graph's
+    edges only.
 
     Training that diverges (a tree objective or weights that overflow) stops
     with a ``RuntimeWarning`` and keeps the last weights whose objective was
