@@ -646,12 +646,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False)
         n_nodes = self._node_labels.shape[0]
-        # The nodes and the new leaves in one criterion, so the nodes' terms
-        # are computed once; costs in blocks of about four million.
-        with np.errstate(over="ignore", invalid="ignore"):
-            criterion = CRITERIA[self.merge_cost](
-                self._merger_weights, concat_states(self._node_state, leaf_state(X))
-            )
+        # Costs in blocks of about four million.
+        criterion = self._node_criterion(X)
         chunk = max(1, (1 << 22) // n_nodes)
         labels = np.empty(X.shape[0], dtype=np.intp)
         for start in range(0, X.shape[0], chunk):
@@ -665,13 +661,21 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             labels[start:stop] = self._node_labels[np.argmin(costs, axis=0)]
         return labels
 
+    def _node_criterion(self, X):
+        """The fitted criterion over the nodes below the cut, then ``X``'s leaves.
+
+        One criterion for both, so the nodes' terms are computed once.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            return CRITERIA[self.merge_cost](
+                self._merger_weights, concat_states(self._node_state, leaf_state(X))
+            )
+
     def _node_costs(self, X):
         """Pair costs (n_nodes, n_samples) of the nodes below the cut, new leaves."""
         n_nodes = self._node_labels.shape[0]
-        state = concat_states(self._node_state, leaf_state(X))
-        criterion = CRITERIA[self.merge_cost](self._merger_weights, state)
-        return criterion.pair_costs(
-            np.arange(n_nodes), np.arange(n_nodes, n_nodes + X.shape[0])
+        return self._node_criterion(X).pair_costs(
+            slice(0, n_nodes), slice(n_nodes, n_nodes + X.shape[0])
         )
 
     def score(self, X, y=None):
