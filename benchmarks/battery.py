@@ -1,0 +1,172 @@
+"""Clustering quality on a battery of Gagolewski's benchmark suite.
+
+Reads a battery folder laid out as the suite's (``<battery>/<name>.data.gz``,
+``<battery>/<name>.labels<J>.gz``, and ``published_ari.csv`` with the
+published scores of Ward, k-means, the Gaussian mixture, Genie and average
+linkage), applies the suite's conventions and prints a per-set table:
+
+1. Preprocessing: drop zero-variance columns, add white noise of standard
+   deviation ``1e-6 * X.std()`` (no ties), centre each column and divide the
+   whole matrix by its overall standard deviation.
+2. For each reference partition: ``k`` is its number of distinct non-zero
+   labels; cluster into ``k`` clusters; the adjusted Rand index (ARI) is taken
+   on the non-noise points (label 0 is noise).
+3. A set's score is the maximum over its reference partitions.
+
+Columns: each ``merge_cost`` of :class:`RecursiveAutoencoderClustering` with
+``random_state=0``; for the default criterion also the spread (max - min) of
+the ARI over the random states given and the fit time of the largest
+partition; with ``--candidates``, the graph-criterion prototypes of
+``benchmarks/criterion_candidates.py``; then the published methods. The last
+rows give the means and the number of sets where each method is at or above
+the best published method.
+
+Run from the repository root (the folder is an argument; the data are not
+part of this repository)::
+
+    PYTHONPATH=$PWD python benchmarks/battery.py ../shared/benchmarks/battery-dev
+
+``docs/quality.md`` holds its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import os
+import sys
+import time
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._criteria import CRITERIA
+from sklearn_rae._estimator import DEFAULT_MERGE_COST
+
+PUBLISHED = ("ward", "kmeans", "gaussian_mixture", "genie_0.3", "average")
+
+
+def load_battery(folder, max_samples):
+    """Yield ``(name, X, partitions, published)`` for each set, preprocessed."""
+    with open(os.path.join(folder, "published_ari.csv")) as file:
+        rows = list(csv.DictReader(file))
+    for row in rows:
+        if int(row["n"]) > max_samples:
+            continue
+        stem = os.path.join(folder, row["battery"], row["dataset"])
+        X = np.loadtxt(f"{stem}.data.gz", ndmin=2)
+        partitions = [
+            np.loadtxt(path, dtype=int)
+            for path in sorted(glob.glob(f"{stem}.labels*.gz"))
+        ]
+        X = X[:, X.std(axis=0) > 0]
+        noise = np.random.RandomState(0).normal(0.0, 1e-6 * X.std(), X.shape)
+        X = X + noise
+        X = (X - X.mean(axis=0)) / X.std()
+        published = {method: float(row[method]) for method in PUBLISHED}
+        yield f"{row['battery']}/{row['dataset']}", X, partitions, published
+
+
+def best_ari(cluster, X, partitions):
+    """Max over reference partitions of the ARI of ``cluster(X, k)``."""
+    scores = []
+    for reference in partitions:
+        k = len(np.unique(reference[reference > 0]))
+        labels = cluster(X, k)
+        kept = reference > 0
+        scores.append(adjusted_rand_score(reference[kept], labels[kept]))
+    return max(scores)
+
+
+def ours(merge_cost, random_state):
+    def cluster(X, k):
+        model = RecursiveAutoencoderClustering(
+            n_clusters=k, merge_cost=merge_cost, random_state=random_state
+        )
+        return model.fit(X).labels_
+
+    return cluster
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", help="battery folder with published_ari.csv")
+    parser.add_argument("--max-samples", type=int, default=4000)
+    parser.add_argument("--random-states", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--merge-costs", nargs="+", default=sorted(CRITERIA), choices=sorted(CRITERIA)
+    )
+    parser.add_argument(
+        "--candidates",
+        action="store_true",
+        help="add the graph-criterion prototypes of criterion_candidates.py",
+    )
+    args = parser.parse_args()
+
+    methods = list(args.merge_costs)
+    candidates = []
+    if args.candidates:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from criterion_candidates import CANDIDATES, candidate_labels
+
+        candidates = list(CANDIDATES)
+    header = [
+        "set",
+        "n",
+        *methods,
+        "spread",
+        "fit s",
+        *candidates,
+        *PUBLISHED,
+    ]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    table = {name: [] for name in [*methods, *candidates, *PUBLISHED]}
+    spreads = []
+    for name, X, partitions, published in load_battery(args.folder, args.max_samples):
+        cells = [name, str(len(X))]
+        for merge_cost in methods:
+            scores = []
+            states = args.random_states if merge_cost == DEFAULT_MERGE_COST else [0]
+            for random_state in states:
+                start = time.perf_counter()
+                scores.append(best_ari(ours(merge_cost, random_state), X, partitions))
+                seconds = (time.perf_counter() - start) / len(partitions)
+            table[merge_cost].append(scores[0])
+            cells.append(f"{scores[0]:.3f}")
+            if merge_cost == DEFAULT_MERGE_COST:
+                spreads.append(max(scores) - min(scores))
+                default_cells = [f"{spreads[-1]:.3f}", f"{seconds:.1f}"]
+        cells += default_cells if DEFAULT_MERGE_COST in methods else ["", ""]
+        for candidate in candidates:
+            score = best_ari(
+                lambda X, k, c=candidate: candidate_labels(c, X, k), X, partitions
+            )
+            table[candidate].append(score)
+            cells.append(f"{score:.3f}")
+        for method in PUBLISHED:
+            table[method].append(published[method])
+            cells.append(f"{published[method]:.3f}")
+        print("| " + " | ".join(cells) + " |", flush=True)
+
+    best = np.max([table[method] for method in PUBLISHED], axis=0)
+    means = [f"**{np.mean(table[m]):.3f}**" for m in [*methods]]
+    spread = f"{np.mean(spreads):.3f}" if spreads else ""
+    rest = [f"**{np.mean(table[m]):.3f}**" for m in [*candidates, *PUBLISHED]]
+    print("| mean | | " + " | ".join([*means, spread, "", *rest]) + " |")
+    counts = [
+        str(int(np.sum(np.asarray(table[m]) >= best - 5e-4)))
+        for m in [*methods, *candidates, *PUBLISHED]
+    ]
+    n_methods = len(methods)
+    print(
+        "| at or above the best published | | "
+        + " | ".join([*counts[:n_methods], "", "", *counts[n_methods:]])
+        + " |"
+    )
+
+
+if __name__ == "__main__":
+    main()
