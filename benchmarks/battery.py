@@ -96,7 +96,7 @@ def main():
     parser.add_argument("--max-samples", type=int, default=4000)
     parser.add_argument("--random-states", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
-        "--merge-costs", nargs="+", default=sorted(CRITERIA), choices=sorted(CRITERIA)
+        "--merge-costs", nargs="*", default=sorted(CRITERIA), choices=sorted(CRITERIA)
     )
     parser.add_argument(
         "--candidates",

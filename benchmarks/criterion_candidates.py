@@ -193,6 +193,60 @@ def graph_agglomeration(X, edges, cost, n_clusters):
     return np.unique([find(i) for i in range(n)], return_inverse=True)[1]
 
 
+def gaussian_prior(X):
+    """Prior ``(nu0, scatter)``: ``nu0 = d + 2``, scatter ``nu0 s^2 I``."""
+    d = X.shape[1]
+    distance, _ = NearestNeighbors(n_neighbors=1).fit(X).kneighbors()
+    nu0 = d + 2.0
+    return nu0, nu0 * np.mean(distance[:, 0] ** 2) / d * np.eye(d)
+
+
+def map_gaussian_cost_factory(X):
+    """``(n + nu0) / 2 log det(S + prior)`` summed over nodes, its increase."""
+    nu0, prior = gaussian_prior(X)
+
+    def term(node):
+        n, total, squares = node
+        scatter = squares - np.outer(total, total) / n
+        return 0.5 * (n + nu0) * np.linalg.slogdet(scatter + prior)[1]
+
+    def cost(first, second, gap):
+        merged = tuple(a + b for a, b in zip(first, second, strict=True))
+        return term(merged) - term(first) - term(second)
+
+    return cost
+
+
+def nll_gaussian_cost_factory(X):
+    """Increase of the points' negative log-likelihood under the MAP Gaussians."""
+    nu0, prior = gaussian_prior(X)
+
+    def nll(node, model):
+        n, total, squares = node
+        n_model, total_model, squares_model = model
+        mean = total_model / n_model
+        covariance = (
+            squares_model - np.outer(total_model, total_model) / n_model + prior
+        ) / (n_model + nu0)
+        scatter = squares - np.outer(total, mean) - np.outer(mean, total)
+        scatter += n * np.outer(mean, mean)
+        return 0.5 * (
+            n * np.linalg.slogdet(covariance)[1]
+            + np.trace(np.linalg.solve(covariance, scatter))
+        )
+
+    def cost(first, second, gap):
+        merged = tuple(a + b for a, b in zip(first, second, strict=True))
+        return (
+            nll(first, merged)
+            + nll(second, merged)
+            - nll(first, first)
+            - nll(second, second)
+        )
+
+    return cost
+
+
 GRAPHS = {
     "mst": mst_edges,
     "mr5": lambda X: mst_edges(X, min_samples=5),
@@ -202,6 +256,8 @@ COSTS = {
     "ward": lambda X: ward_cost,
     "boundary": lambda X: boundary_cost,
     "gaussian": gaussian_cost_factory,
+    "gaussmap": map_gaussian_cost_factory,
+    "gaussnll": nll_gaussian_cost_factory,
 }
 CANDIDATES = [
     "ward-mst",
@@ -210,6 +266,9 @@ CANDIDATES = [
     "boundary-knn10",
     "gaussian-mst",
     "gaussian-knn10",
+    "gaussmap-knn10",
+    "gaussnll-knn10",
+    "gaussnll-mst",
 ]
 
 
@@ -222,18 +281,21 @@ def candidate_labels(name, X, n_clusters):
 
 
 def main():
+    import sys
+
     from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
     from sklearn.metrics import adjusted_rand_score
     from sklearn.preprocessing import StandardScaler
 
-    print("| data | " + " | ".join(CANDIDATES) + " |")
-    print("|---" * (len(CANDIDATES) + 1) + "|")
+    names = sys.argv[1:] or CANDIDATES
+    print("| data | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
     for loader in (load_iris, load_wine, load_breast_cancer, load_digits):
         X, y = loader(return_X_y=True)
         X = StandardScaler().fit_transform(X)
         k = len(np.unique(y))
         scores = [
-            adjusted_rand_score(y, candidate_labels(name, X, k)) for name in CANDIDATES
+            adjusted_rand_score(y, candidate_labels(name, X, k)) for name in names
         ]
         name = loader.__name__.removeprefix("load_")
         print(f"| {name} | " + " | ".join(f"{s:.3f}" for s in scores) + " |")
