@@ -21,11 +21,14 @@ import numpy as np
 
 __all__ = [
     "CRITERIA",
+    "BoundaryCriterion",
     "CumulativeCriterion",
     "LearnedMetricCriterion",
     "concat_states",
+    "embedded_pairs_objective",
     "leaf_state",
     "learned_metric_objective",
+    "merge_code_differences",
     "node_sizes_and_means",
 ]
 
@@ -52,6 +55,10 @@ class _SlotSnapshots:
     The graph engine merges a batch of pairs at once and undoes the tail of
     the batch when a later pair turns out to be overtaken.
     """
+
+    # predict compares new samples with every node below the cut, so fit
+    # replays the merges below it to record their states.
+    replays_merges = True
 
     def _slot_arrays(self) -> list[np.ndarray]:
         raise NotImplementedError
@@ -330,6 +337,68 @@ def node_sizes_and_means(
     return sizes, sums / sizes[:, None]
 
 
+def merge_code_differences(
+    X: np.ndarray,
+    linkage: np.ndarray,
+    boundary_first: np.ndarray | None = None,
+    boundary_second: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The codes' difference and the size factor of every merge of a tree.
+
+    Both the learned metric and the boundary criterion reconstruct a pair of
+    codes by their size-weighted average, so a merge's error is
+    ``factor * |difference @ L|^2 / 2`` with ``factor = n_a n_b / (n_a + n_b)``.
+    The codes are the children's leaf means, or with ``boundary_first`` and
+    ``boundary_second`` (the samples at the two ends of each merge's boundary
+    edge) the children's boundary points.
+
+    Returns
+    -------
+    difference : ndarray of shape (n_samples - 1, n_features)
+    factor : ndarray of shape (n_samples - 1,)
+    """
+    sizes, means = node_sizes_and_means(X, linkage)
+    children = linkage[:, :2].astype(np.intp)
+    size_first, size_second = sizes[children[:, 0]], sizes[children[:, 1]]
+    factor = size_first * size_second / (size_first + size_second)
+    if boundary_first is None:
+        difference = means[children[:, 0]] - means[children[:, 1]]
+    else:
+        difference = X[boundary_first] - X[boundary_second]
+    return difference, factor
+
+
+def embedded_pairs_objective(
+    difference: np.ndarray,
+    factor: np.ndarray,
+    kernel_embed: np.ndarray,
+    shrinkage: float,
+) -> float:
+    """The training objective of the learned metric and boundary criteria.
+
+    With ``W(L) = sum factor |difference @ L|^2 / 2`` the reconstruction error
+    of the merges whose ``factor`` is not zero (those below the flat cut) in
+    the embedding ``L``, the objective is::
+
+        log((1 - s) W(L) + s W(I) |L|_F^2 / d) - (2 / d) log |det L|
+
+    The second term normalises the embedding to unit volume, so codes cannot
+    shrink to make merges cheap (the role of Socher et al.'s normalisation of
+    hidden vectors). The minimum over ``L`` is reached where ``L L^T`` is
+    proportional to the inverse of ``(1 - s) S + s tr(S) / d I``, ``S`` the
+    weighted scatter of the differences: training whitens them, shrunk by
+    ``s`` towards the plain metric. The objective is invariant to the scale
+    of ``L`` and of the data.
+    """
+    within_embedded = 0.5 * np.sum(factor * np.sum((difference @ kernel_embed) ** 2, 1))
+    within = 0.5 * np.sum(factor * np.sum(difference**2, axis=1))
+    d = kernel_embed.shape[0]
+    spread = (1 - shrinkage) * within_embedded + shrinkage * within / d * np.sum(
+        kernel_embed**2
+    )
+    return float(np.log(spread) - 2.0 / d * np.linalg.slogdet(kernel_embed)[1])
+
+
 def learned_metric_objective(
     X: np.ndarray,
     linkage: np.ndarray,
@@ -339,20 +408,11 @@ def learned_metric_objective(
 ) -> float:
     """The training objective of ``merge_cost="learned_metric"`` for one tree.
 
-    With ``W(L)`` the reconstruction error of the merges below the flat cut
-    (marked by ``below_cut``) in the embedding ``L`` — the sum of their
-    :class:`LearnedMetricCriterion` costs, half the within-cluster sum of
-    squares of the flat clusters in the embedding — the objective is::
-
-        log((1 - s) W(L) + s W(I) |L|_F^2 / d) - (2 / d) log |det L|
-
-    The second term normalises the embedding to unit volume, so codes cannot
-    shrink to make merges cheap (the role of Socher et al.'s normalisation of
-    hidden vectors). The minimum over ``L`` is reached where ``L L^T`` is
-    proportional to the inverse of ``(1 - s) S_w + s tr(S_w) / d I``, ``S_w``
-    the within-cluster scatter matrix: training whitens the clusters, shrunk
-    by ``s`` towards the plain metric. The objective is invariant to the scale
-    of ``L`` and of the data.
+    :func:`embedded_pairs_objective` of the children's leaf means over the
+    merges below the cut: ``W(L)`` is then half the within-cluster sum of
+    squares of the flat clusters in the embedding, and training whitens the
+    clusters' within-cluster scatter matrix, shrunk by ``s`` towards the plain
+    metric.
 
     Parameters
     ----------
@@ -367,21 +427,36 @@ def learned_metric_objective(
     shrinkage : float
         ``s`` above, in [0, 1].
     """
-    sizes, means = node_sizes_and_means(X, linkage)
-    children = linkage[:, :2].astype(np.intp)
-    first, second = children[:, 0], children[:, 1]
-    factor = below_cut * sizes[first] * sizes[second] / (sizes[first] + sizes[second])
-    difference = means[first] - means[second]
-    within_embedded = 0.5 * np.sum(factor * np.sum((difference @ kernel_embed) ** 2, 1))
-    within = 0.5 * np.sum(factor * np.sum(difference**2, axis=1))
-    d = X.shape[1]
-    spread = (1 - shrinkage) * within_embedded + shrinkage * within / d * np.sum(
-        kernel_embed**2
+    difference, factor = merge_code_differences(X, linkage)
+    return embedded_pairs_objective(
+        difference, factor * below_cut, kernel_embed, shrinkage
     )
-    return float(np.log(spread) - 2.0 / d * np.linalg.slogdet(kernel_embed)[1])
+
+
+class BoundaryCriterion(LearnedMetricCriterion):
+    """Size-weighted reconstruction of the children's boundary points.
+
+    The merge encoder is the learned metric's (a shared embedding ``L``, the
+    size-weighted average as encoder, a copy as decoder), given for each child
+    its boundary point: the end of the spanning-tree edge between the two
+    children (see :mod:`sklearn_rae._boundary`, which builds the tree). The
+    cost of merging two nodes joined by the edge ``(p_a, p_b)`` is::
+
+        cost(a, b) = n_a n_b / (n_a + n_b) * |(p_a - p_b) @ L|^2 / 2
+
+    Between two leaves this is the learned metric's cost, so this class, a
+    :class:`LearnedMetricCriterion` over leaves, prices a new sample against
+    the training samples in ``predict``: a sample merges most cheaply with a
+    leaf (its factor, 1/2, is the smallest of any node), the leaf nearest to
+    it in the embedding.
+    """
+
+    # predict compares new samples with the training samples only.
+    replays_merges = False
 
 
 CRITERIA = {
     "learned_metric": LearnedMetricCriterion,
+    "boundary": BoundaryCriterion,
     "cumulative": CumulativeCriterion,
 }

@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._boundary import boundary_tree, spanning_edges
 from ._criteria import CRITERIA, concat_states, leaf_state
 from ._graph_tree import (
     connected_batch,
@@ -103,16 +104,17 @@ def init_learned_metric_weights(
 # Initial merge encoder weights of each criterion.
 MERGER_INITS = {
     "learned_metric": init_learned_metric_weights,
+    "boundary": init_learned_metric_weights,
     "cumulative": init_merger_weights,
 }
 
 # Adam's step size for learning_rate="auto": the seed's for its criterion; the
 # learned metric's objective is scale-free, and its embedding must travel a
 # distance of order one within max_iter steps.
-AUTO_LEARNING_RATES = {"learned_metric": 1e-2, "cumulative": 1e-3}
+AUTO_LEARNING_RATES = {"learned_metric": 1e-2, "boundary": 1e-2, "cumulative": 1e-3}
 
 # Samples per training step for batch_size="auto".
-AUTO_BATCH_SIZES = {"learned_metric": 2000, "cumulative": 256}
+AUTO_BATCH_SIZES = {"learned_metric": 2000, "boundary": 2000, "cumulative": 256}
 
 
 class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
@@ -415,7 +417,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             criterion_class(weights, leaf_state(X)),
             tree.linkage,
             tree.costs,
-            n_samples - n_clusters,
+            n_samples - n_clusters if criterion_class.replays_merges else 0,
             labels,
         )
 
@@ -543,8 +545,16 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 rows = None
             batch = X if rows is None else X[rows]
             # Overflow is detected below; NumPy's warnings about it are noise.
+            codes = ()
             with np.errstate(over="ignore", invalid="ignore"):
-                if adjacency is None and self.merge_cost == "learned_metric":
+                if self.merge_cost == "boundary":
+                    batch_adjacency = None
+                    if adjacency is not None:
+                        batch_adjacency = adjacency[rows][:, rows]
+                    tree, codes = _boundary_tree(
+                        batch, weights["kernel_embed"], batch_adjacency
+                    )
+                elif adjacency is None and self.merge_cost == "learned_metric":
                     tree = _embedded_ward_tree(batch, weights["kernel_embed"])
                 elif adjacency is None:
                     tree = greedy_linkage(
@@ -557,11 +567,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                         adjacency[rows][:, rows],
                     )
             cut = ()
-            if self.merge_cost == "learned_metric":
+            if self.merge_cost in ("learned_metric", "boundary"):
                 below_cut = self._below_cut(tree.linkage, n_samples)
                 if _finite(tree.costs) and not np.any(tree.costs[below_cut > 0]):
                     break  # the flat clusters are points: nothing to learn
-                cut = (below_cut,)
+                cut = (below_cut, *codes)
             if _finite(tree.costs):
                 loss = trainer.step(batch, tree.linkage, *cut)
                 new_weights = trainer.weights()
@@ -605,7 +615,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """The greedy tree over ``X``; refuses data whose costs overflow."""
         with np.errstate(over="ignore", invalid="ignore"):
             criterion = CRITERIA[self.merge_cost](weights, leaf_state(X))
-            if adjacency is None:
+            if self.merge_cost == "boundary":
+                tree, _ = _boundary_tree(
+                    X, weights["kernel_embed"], adjacency, criterion._loss_scale
+                )
+            elif adjacency is None:
                 tree = greedy_linkage(criterion, len(X))
             else:
                 tree = graph_linkage(criterion, len(X), adjacency)
@@ -777,6 +791,18 @@ def _embedded_ward_tree(X, kernel_embed) -> GreedyTree:
         return GreedyTree(np.zeros((n_merges, 4)), *[np.full(n_merges, np.inf)] * 2)
     costs = linkage[:, 2] ** 2 / 4
     return GreedyTree(linkage, costs, costs)
+
+
+def _boundary_tree(X, kernel_embed, adjacency=None, loss_scale=1.0):
+    """The ``"boundary"`` tree of ``X`` and each merge's boundary samples.
+
+    Returns the :class:`GreedyTree` and ``(boundary_first, boundary_second)``,
+    the samples at the two ends of the spanning-tree edge of each merge.
+    """
+    embedded = X @ kernel_embed
+    first, second, n_graph_edges = spanning_edges(embedded, adjacency)
+    tree, edges = boundary_tree(embedded, first, second, n_graph_edges, loss_scale)
+    return tree, (first[edges], second[edges])
 
 
 def _overflow_error(X) -> ValueError:

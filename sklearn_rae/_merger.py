@@ -31,7 +31,7 @@ import sys
 
 import numpy as np
 
-from ._criteria import node_sizes_and_means
+from ._criteria import merge_code_differences
 from ._tree import merge_levels
 
 
@@ -327,24 +327,16 @@ class TreeTrainer:
 
 @tf.function(
     input_signature=(
-        tf.TensorSpec([None, None], tf.float64),  # leaf mean of every node
-        tf.TensorSpec([None], tf.float64),  # leaf count of every node
-        tf.TensorSpec([None], tf.int32),  # first child of each merge
-        tf.TensorSpec([None], tf.int32),  # second child
-        tf.TensorSpec([None], tf.float64),  # 1 for merges below the cut, else 0
+        tf.TensorSpec([None, None], tf.float64),  # the two codes' difference
+        tf.TensorSpec([None], tf.float64),  # size factor, 0 above the cut
         tf.TensorSpec([], tf.float64),  # shrinkage
         tf.TensorSpec([None, None], tf.float64),  # kernel_embed
     )
 )
-def _learned_metric_loss_and_gradient(
-    means, sizes, first, second, below_cut, shrinkage, kernel_embed
-):
-    """:func:`sklearn_rae._criteria.learned_metric_objective` and its gradient."""
+def _embedded_pairs_loss_and_gradient(difference, factor, shrinkage, kernel_embed):
+    """:func:`sklearn_rae._criteria.embedded_pairs_objective` and its gradient."""
     with tf.GradientTape() as tape:
         tape.watch(kernel_embed)
-        size_first, size_second = tf.gather(sizes, first), tf.gather(sizes, second)
-        factor = below_cut * size_first * size_second / (size_first + size_second)
-        difference = tf.gather(means, first) - tf.gather(means, second)
         embedded = tf.matmul(difference, kernel_embed)
         within_embedded = 0.5 * tf.reduce_sum(
             factor * tf.reduce_sum(tf.square(embedded), axis=1)
@@ -393,28 +385,26 @@ class LearnedMetricTrainer:
         return {name: value.copy() for name, value in self._weights.items()}
 
     def loss_and_gradients(
-        self, X: np.ndarray, linkage: np.ndarray, below_cut: np.ndarray
+        self, X: np.ndarray, linkage: np.ndarray, below_cut: np.ndarray, *codes
     ) -> tuple[float, dict[str, np.ndarray]]:
         """Objective and gradient for the tree ``linkage`` over ``X``.
 
-        ``below_cut`` marks the merges below the cut (1) and above it (0).
+        ``below_cut`` marks the merges below the cut (1) and above it (0);
+        ``codes`` are what :func:`sklearn_rae._criteria.merge_code_differences`
+        takes besides the tree (the boundary edges, for the boundary criterion).
         """
-        sizes, means = node_sizes_and_means(X, linkage)
-        children = linkage[:, :2].astype(np.int32)
-        loss, gradient = _learned_metric_loss_and_gradient(
-            tf.constant(means),
-            tf.constant(sizes),
-            tf.constant(children[:, 0]),
-            tf.constant(children[:, 1]),
-            tf.constant(np.asarray(below_cut, dtype=np.float64)),
+        difference, factor = merge_code_differences(X, linkage, *codes)
+        loss, gradient = _embedded_pairs_loss_and_gradient(
+            tf.constant(difference),
+            tf.constant(factor * np.asarray(below_cut, dtype=np.float64)),
             self.shrinkage,
             tf.constant(self._weights["kernel_embed"]),
         )
         return float(loss), {"kernel_embed": gradient.numpy()}
 
-    def step(self, X, linkage, below_cut) -> float:
+    def step(self, X, linkage, below_cut, *codes) -> float:
         """One Adam step; returns the objective before it."""
-        loss, gradients = self.loss_and_gradients(X, linkage, below_cut)
+        loss, gradients = self.loss_and_gradients(X, linkage, below_cut, *codes)
         self._weights = self.optimizer.apply(self._weights, gradients)
         return loss
 
@@ -425,6 +415,6 @@ def make_trainer(merge_cost, weights, learning_rate, shrinkage):
     Both trainers have ``weights()`` and ``step(X, linkage, *cut)``: the learned
     metric's step also takes the below-cut marks of the tree's merges.
     """
-    if merge_cost == "learned_metric":
+    if merge_cost in ("learned_metric", "boundary"):
         return LearnedMetricTrainer(weights, learning_rate, shrinkage)
     return TreeTrainer(weights, learning_rate)

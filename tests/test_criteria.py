@@ -274,6 +274,7 @@ def test_distance_threshold_scales_to_mini_batches():
 def test_default_criterion_beats_ward_on_iris_and_wine():
     assert DEFAULT_MERGE_COST == "learned_metric" and set(CRITERIA) == {
         "learned_metric",
+        "boundary",
         "cumulative",
     }
     for loader, ward_ari in [(load_iris, 0.615), (load_wine, 0.790)]:

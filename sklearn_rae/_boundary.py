@@ -1,0 +1,241 @@
+"""The boundary criterion: greedy merging along a minimum spanning tree.
+
+This module knows nothing of TensorFlow. The merge encoder of
+``merge_cost="boundary"`` is the learned metric's (a shared linear embedding
+``L``, the size-weighted average as encoder, a copy as decoder, each half of
+the reconstruction error counted as often as its child has samples), but the
+code it is given for a child is the child's *boundary point*: the end of the
+shortest edge of the neighbourhood graph between the two children. The
+reconstruction error of merging nodes ``a`` and ``b`` with ``n_a`` and
+``n_b`` samples, joined by the edge ``(p_a, p_b)``, is therefore::
+
+    cost(a, b) = n_a n_b / (n_a + n_b) * |(p_a - p_b) @ L|^2 / 2
+
+Ward's form with the gap between the children in place of the distance
+between their means. Merges follow the edges of the minimum spanning tree of
+the embedded samples ``X @ L`` (Euclidean, or of the ``connectivity`` graph):
+between two subtrees of a spanning tree there is at most one edge, so every
+pair of adjacent nodes has one boundary. Small nodes merge first (the size
+factor), and two large groups merge only across a small gap: the tree follows
+the shape of the data, as single linkage and Genie's do, without their
+chaining of outliers.
+
+Greedy merging on a tree of ``n - 1`` edges takes ``O(n log n)``: a merge
+only raises the costs of its nodes' edges (the size factor grows with either
+size), so a heap whose entries are re-checked when popped gives the exact
+greedy order.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+from sklearn.neighbors import NearestNeighbors
+
+from ._tree import GreedyTree
+
+__all__ = [
+    "EXACT_SPANNING_TREE_MAX_SAMPLES",
+    "boundary_tree",
+    "spanning_edges",
+]
+
+# Above this many samples (without connectivity) the spanning tree is taken
+# from a k-nearest-neighbour graph instead of all pairs, an O(n^2) loop.
+EXACT_SPANNING_TREE_MAX_SAMPLES = 5_000
+SPANNING_NEIGHBOURS = 15
+
+
+def _prim_edges(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean minimum spanning tree of ``Z`` by Prim's algorithm.
+
+    ``O(n^2 d)`` time and ``O(n d)`` memory; ties go to the lower index.
+    """
+    n = Z.shape[0]
+    in_tree = np.zeros(n, dtype=bool)
+    best = np.full(n, np.inf)
+    parent = np.zeros(n, dtype=np.intp)
+    first = np.empty(n - 1, dtype=np.intp)
+    second = np.empty(n - 1, dtype=np.intp)
+    squared_norms = np.einsum("ij,ij->i", Z, Z)
+    current = 0
+    for step in range(n - 1):
+        in_tree[current] = True
+        distance = squared_norms - 2.0 * (Z @ Z[current]) + squared_norms[current]
+        closer = (distance < best) & ~in_tree
+        best[closer] = distance[closer]
+        parent[closer] = current
+        best[current] = np.inf
+        candidates = np.where(in_tree, np.inf, best)
+        current = int(np.argmin(candidates))
+        first[step], second[step] = parent[current], current
+    return first, second
+
+
+def _forest_edges(Z: np.ndarray, graph: sp.csr_matrix):
+    """Minimum spanning forest of ``graph`` with edge lengths measured in ``Z``."""
+    graph = sp.triu(graph, k=1).tocoo()
+    difference = Z[graph.row] - Z[graph.col]
+    # Zero-length edges (duplicates) would vanish from a sparse matrix.
+    length = np.sqrt(np.einsum("ij,ij->i", difference, difference)) + 1e-300
+    weighted = sp.csr_matrix((length, (graph.row, graph.col)), shape=graph.shape)
+    forest = minimum_spanning_tree(weighted).tocoo()
+    return forest.row.astype(np.intp), forest.col.astype(np.intp)
+
+
+def _joining_edges(Z: np.ndarray, first: np.ndarray, second: np.ndarray):
+    """Edges that join the components of a spanning forest into one tree.
+
+    Borůvka's rounds: each component is joined to its nearest sample in
+    another component, until one component is left.
+    """
+    n = Z.shape[0]
+    joins_first, joins_second = [], []
+    while True:
+        graph = sp.coo_matrix(
+            (
+                np.ones(len(first) + len(joins_first)),
+                (np.r_[first, joins_first], np.r_[second, joins_second]),
+            ),
+            shape=(n, n),
+        )
+        n_components, component = connected_components(graph, directed=False)
+        if n_components == 1:
+            break
+        nearest = {}
+        for label in range(n_components):
+            inside = np.flatnonzero(component == label)
+            outside = np.flatnonzero(component != label)
+            index = NearestNeighbors(n_neighbors=1).fit(Z[outside])
+            distance, neighbour = index.kneighbors(Z[inside])
+            best = int(np.argmin(distance[:, 0]))
+            pair = (int(inside[best]), int(outside[neighbour[best, 0]]))
+            nearest[label] = (float(distance[best, 0]), min(pair), max(pair))
+        for _, a, b in sorted(set(nearest.values())):
+            joins_first.append(a)
+            joins_second.append(b)
+    return np.asarray(joins_first, dtype=np.intp), np.asarray(
+        joins_second, dtype=np.intp
+    )
+
+
+def spanning_edges(Z: np.ndarray, adjacency=None):
+    """Edges of the spanning tree that ``merge_cost="boundary"`` merges along.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features)
+        The embedded samples.
+    adjacency : sparse matrix of shape (n_samples, n_samples) or None
+        The connectivity graph. ``None`` takes the Euclidean minimum spanning
+        tree of ``Z`` (exact up to ``EXACT_SPANNING_TREE_MAX_SAMPLES``
+        samples, of the ``SPANNING_NEIGHBOURS``-nearest-neighbour graph above).
+
+    Returns
+    -------
+    first, second : ndarray of shape (n_samples - 1,)
+        The two samples of each edge.
+    n_graph_edges : int
+        The first ``n_graph_edges`` edges belong to the graph; the rest join its
+        connected components, nearest samples first (Borůvka's rule), and are
+        merged along only after every graph edge.
+    """
+    n = Z.shape[0]
+    if n < 2:
+        empty = np.empty(0, dtype=np.intp)
+        return empty, empty, 0
+    if adjacency is None and n <= EXACT_SPANNING_TREE_MAX_SAMPLES:
+        first, second = _prim_edges(Z)
+        return first, second, n - 1
+    if adjacency is None:
+        neighbours = min(SPANNING_NEIGHBOURS, n - 1)
+        adjacency = NearestNeighbors(n_neighbors=neighbours).fit(Z)
+        adjacency = adjacency.kneighbors_graph(mode="connectivity")
+        adjacency = adjacency + adjacency.T
+        first, second = _forest_edges(Z, adjacency)
+        joins = _joining_edges(Z, first, second)
+        # A k-nearest-neighbour graph rarely splits one group: join its parts
+        # as the spanning tree would, by their nearest samples.
+        return np.r_[first, joins[0]], np.r_[second, joins[1]], n - 1
+    first, second = _forest_edges(Z, adjacency)
+    joins = _joining_edges(Z, first, second)
+    return np.r_[first, joins[0]], np.r_[second, joins[1]], len(first)
+
+
+def boundary_tree(
+    Z: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    n_graph_edges: int,
+    loss_scale: float = 1.0,
+) -> tuple[GreedyTree, np.ndarray]:
+    """The greedy tree of the boundary cost along a spanning tree.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_features)
+        The embedded samples.
+    first, second : ndarray of shape (n_samples - 1,)
+        The spanning tree's edges (see :func:`spanning_edges`).
+    n_graph_edges : int
+        Edges from this index on are merged along only after all others.
+    loss_scale : float, default=1.0
+        Each merge's loss is its cost times this (the scaling of the embedding
+        to unit volume, as for the learned metric).
+
+    Returns
+    -------
+    tree : GreedyTree
+        SciPy's linkage matrix (column 0 holds the child with the smaller
+        sample index; heights are the running maximum of the costs), the
+        costs and the losses.
+    edges : ndarray of shape (n_samples - 1,)
+        The index of the spanning-tree edge each merge joined across.
+    """
+    n = Z.shape[0]
+    difference = Z[first] - Z[second]
+    half_squared = 0.5 * np.einsum("ij,ij->i", difference, difference)
+    root = np.arange(n)
+    size = np.ones(n)
+    node = np.arange(n)  # linkage id of each root's node
+    smallest = np.arange(n)  # smallest sample index below each root
+
+    def find(i):
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    n_merges = max(n - 1, 0)
+    linkage = np.empty((n_merges, 4))
+    costs = np.empty(n_merges)
+    edges = np.empty(n_merges, dtype=np.intp)
+    step = 0
+    for start, stop in ((0, n_graph_edges), (n_graph_edges, len(first))):
+        # Leaves have one sample each: the first costs are half the squared
+        # lengths, halved by the size factor.
+        heap = [(0.5 * half_squared[e], e) for e in range(start, stop)]
+        heapq.heapify(heap)
+        while heap:
+            cost, e = heapq.heappop(heap)
+            a, b = find(int(first[e])), find(int(second[e]))
+            current = size[a] * size[b] / (size[a] + size[b]) * half_squared[e]
+            if current > cost:
+                # Stale: a node of this edge grew since the entry was pushed.
+                heapq.heappush(heap, (current, e))
+                continue
+            if smallest[b] < smallest[a]:
+                a, b = b, a
+            linkage[step] = (node[a], node[b], 0.0, size[a] + size[b])
+            costs[step] = current
+            edges[step] = e
+            root[b] = a
+            size[a] += size[b]
+            node[a] = n + step
+            step += 1
+    if n_merges:
+        linkage[:, 2] = np.maximum.accumulate(np.maximum(costs, 0.0))
+    return GreedyTree(linkage, costs, costs * loss_scale), edges
