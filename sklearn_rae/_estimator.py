@@ -661,6 +661,27 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             labels[start:stop] = self._node_labels[np.argmin(costs, axis=0)]
         return labels
 
+    def fit_predict(self, X, y=None, **kwargs):
+        """Fit the tree on ``X`` and return the flat cluster of each sample.
+
+        Equivalent to ``fit(X).labels_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        **kwargs : dict
+            Passed to :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster labels, consecutive integers from 0.
+        """
+        return super().fit_predict(X, y, **kwargs)
+
     def _node_criterion(self, X):
         """The fitted criterion over the nodes below the cut, then ``X``'s leaves.
 
