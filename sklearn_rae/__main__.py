@@ -435,7 +435,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(
             f"{PROG}: matplotlib is not installed, so {picture.name} was not "
-            "written (pip install 'sklearn-rae[plot]').",
+            "written (pip install matplotlib).",
             file=sys.stderr,
         )
 

@@ -1,7 +1,7 @@
 """Looking at a fitted tree: a dendrogram plot and a table of merges.
 
-matplotlib and pandas are optional dependencies, imported only when these
-functions are called.
+matplotlib (a dependency of the package) and pandas (optional) are imported
+only when these functions are called.
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ def plot_dendrogram(estimator_or_linkage, ax=None, **dendrogram_kwargs):
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            "plot_dendrogram needs matplotlib, which is not installed. Install it "
-            "with: pip install 'sklearn-rae[plot]' (or pip install matplotlib)."
+            "plot_dendrogram needs matplotlib, a dependency of sklearn-rae that is "
+            "missing from this environment. Install it with: pip install matplotlib."
         ) from exc
 
     n_leaves = linkage.shape[0] + 1

@@ -297,3 +297,15 @@ def test_main_reports_each_warning_once(tmp_path, capsys):
     assert all(line.startswith("sklearn-rae: warning: ") for line in lines)
     assert len(set(lines)) == len(lines)
     assert any("Training diverged at step" in line for line in lines)
+
+
+def test_main_job_dependencies_are_core_dependencies():
+    # ``pip install .`` alone must give the command line its dendrogram.
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    names = [
+        dep.split(">")[0].split("=")[0].split("[")[0] for dep in project["dependencies"]
+    ]
+    assert "matplotlib" in names
+    test_names = [dep.split(">")[0] for dep in project["optional-dependencies"]["test"]]
+    assert "skops" in test_names
