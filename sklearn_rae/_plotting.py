@@ -6,6 +6,8 @@ only when these functions are called.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.cluster.hierarchy import dendrogram, is_valid_linkage
 from sklearn.utils.validation import check_is_fitted
@@ -141,7 +143,13 @@ def plot_dendrogram(estimator_or_linkage, ax=None, **dendrogram_kwargs):
             kwargs["color_threshold"] = cut
     if ax is None:
         _, ax = plt.subplots()
-    dendrogram(linkage, ax=ax, **kwargs)
+    with warnings.catch_warnings():
+        # A tree of identical samples has no height; SciPy's attempt to set
+        # identical y limits warns, and the limits are set below instead.
+        warnings.filterwarnings("ignore", "Attempting to set identical")
+        dendrogram(linkage, ax=ax, **kwargs)
+    if not np.any(linkage[:, 2] > 0):
+        ax.set_ylim(0, 1)
     ax.set_ylabel("merge cost (linkage height)")
     if kwargs.get("truncate_mode") is not None:
         ax.set_xlabel("sample index, or (number of samples) of a truncated node")
