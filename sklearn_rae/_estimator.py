@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._criteria import CRITERIA, concat_states, leaf_state
 from ._graph_tree import (
     connected_batch,
+    estimate_graph_memory,
     graph_linkage,
     n_connected_components,
     symmetric_adjacency,
@@ -100,11 +101,61 @@ def init_learned_metric_weights(
     }
 
 
-# Initial merge encoder weights of each criterion.
+def init_learned_metric_training_weights(
+    n_features: int, random_state: np.random.RandomState
+) -> dict[str, np.ndarray]:
+    """What ``"learned_metric"`` trains and reads: the identity embedding.
+
+    The encoder (average) and decoder (copy) kernels of
+    :func:`init_learned_metric_weights` are fixed and never read by the
+    criterion or its trainer; at ``2 d x d`` each they would be most of the
+    memory of a fit on wide data, so only :attr:`merger_` builds them (see
+    :func:`_keras_merger_weights`). The zero biases are kept: they are small
+    and give the merge encoder's width.
+    """
+    return {
+        "kernel_embed": np.eye(n_features),
+        "bias_encode": np.zeros(n_features),
+        "bias_decode": np.zeros(2 * n_features),
+    }
+
+
+def _keras_merger_weights(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``weights`` completed with the fixed average encoder and copy decoder."""
+    if "kernel_encode" in weights:
+        return weights
+    identity = np.eye(weights["kernel_embed"].shape[0])
+    return {
+        **weights,
+        "kernel_encode": np.vstack([identity, identity]) / 2,
+        "kernel_decode": np.hstack([identity, identity]),
+    }
+
+
+# Initial merge encoder weights of each criterion, as the fit trains them.
 MERGER_INITS = {
-    "learned_metric": init_learned_metric_weights,
+    "learned_metric": init_learned_metric_training_weights,
     "cumulative": init_merger_weights,
 }
+
+# Peak memory of the merge encoder's weights in a fit, in units of
+# 8 * n_features**2 bytes (one d x d float64 matrix), measured as resident
+# memory on wide data (3 samples, 1,000 to 5,000 features) and rounded up.
+# Training holds the weights, the step before them, their gradient, Adam's two
+# moments and its temporaries, and TensorFlow's copies and the LU factors of
+# the log-determinant; "cumulative" has 2d x d kernels and builds a 2d x 2d
+# residual. Without training, only the criterion's arrays count.
+WEIGHT_MEMORY_FACTORS = {
+    "learned_metric": {"train": 18, "build": 3},
+    "cumulative": {"train": 50, "build": 14},
+}
+
+
+def estimate_weight_memory(merge_cost: str, n_features: int, training: bool) -> int:
+    """Bytes a fit (or, without ``training``, a tree) holds for the weights."""
+    factor = WEIGHT_MEMORY_FACTORS[merge_cost]["train" if training else "build"]
+    return factor * 8 * int(n_features) ** 2
+
 
 # Adam's step size for learning_rate="auto": the seed's for its criterion; the
 # learned metric's objective is scale-free, and its embedding must travel a
@@ -175,10 +226,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         stable, and ``min(n_samples, 256)`` for ``"cumulative"``: full batch on
         small data.
     memory_limit : int, float, "auto" or None, default="auto"
-        Bytes that tree building may allocate for its ``O(n_samples**2)`` pair
-        cost cache. ``"auto"`` is the memory the operating system reports as
-        available; ``None`` disables the check. A fit that would exceed it
-        raises a ``MemoryError`` before allocating.
+        Bytes that a fit may allocate for its tree and its weights: the
+        ``O(n_samples**2)`` pair-cost cache, or with ``connectivity`` the
+        graph engine's tables (about 512 bytes per edge), plus the merge
+        encoder's ``O(n_features**2)`` weights, their gradient and Adam's
+        moments. ``"auto"`` is the memory the operating system reports as
+        available; ``None`` disables the check. A fit (or ``score``) that
+        would exceed it raises a ``MemoryError`` before allocating.
     connectivity : array-like, sparse matrix, callable or None, default=None
         Which samples may merge, as in
         :class:`~sklearn.cluster.AgglomerativeClustering`: an adjacency matrix
@@ -391,9 +445,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             if not np.isfinite(np.sum(np.square(np.ptp(X, axis=0)))):
                 raise _overflow_error(X)
         adjacency = self._adjacency(X)
-        if adjacency is None:
-            self._check_memory(n_samples)
-        else:
+        self._check_memory(self._memory_needs(X, adjacency, training=True))
+        if adjacency is not None:
             self._check_components(adjacency)
         # None draws a fresh seed from the OS instead of NumPy's global
         # RandomState, so that no fit changes the caller's global random state.
@@ -454,8 +507,53 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             ) from error
         return X.astype(np.float64, copy=False)
 
-    def _check_memory(self, n_samples: int) -> None:
-        """Refuse a tree whose pair-cost cache would not fit in memory."""
+    def _memory_needs(self, X, adjacency, training):
+        """The large allocations of a fit (or a tree) on ``X``.
+
+        A list of ``(bytes, what, advice)``: the pair-cost cache, or the graph
+        engine's tables and the join of disconnected components with
+        ``connectivity``; and the merge encoder's weights, which grow with
+        ``n_features**2``.
+        """
+        n_samples, n_features = X.shape
+        if adjacency is None:
+            needs = [
+                (
+                    estimate_linkage_memory(n_samples),
+                    f"the pair-cost cache of a tree over {n_samples} samples",
+                    "Fit on a subsample",
+                )
+            ]
+        else:
+            needs = [
+                (
+                    estimate_graph_memory(adjacency),
+                    f"the {adjacency.nnz // 2} edges of the connectivity graph",
+                    "Use a sparser graph (for example kneighbors_graph)",
+                )
+            ]
+            n_components = n_connected_components(adjacency)
+            if n_components > 1:
+                needs.append(
+                    (
+                        estimate_linkage_memory(n_components),
+                        f"joining its {n_components} connected components",
+                        "Connect the graph",
+                    )
+                )
+        training = training and self.max_iter > 0
+        needs.append(
+            (
+                estimate_weight_memory(self.merge_cost, n_features, training),
+                f"the merge encoder's weights over {n_features} features"
+                + (" and their training" if training else ""),
+                "Reduce the number of features (for example with PCA)",
+            )
+        )
+        return needs
+
+    def _check_memory(self, needs) -> None:
+        """Refuse a fit or tree whose allocations would not fit in memory."""
         if self.memory_limit is None:
             return
         limit = (
@@ -463,13 +561,16 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         )
         if limit is None:
             return
-        needed = estimate_linkage_memory(n_samples)
+        needed = sum(n_bytes for n_bytes, _, _ in needs)
         if needed > limit:
+            parts = ", ".join(
+                f"{_format_bytes(n_bytes)} for {what}" for n_bytes, what, _ in needs
+            )
+            advice = max(needs)[2]
             raise MemoryError(
-                f"Building the tree over {n_samples} samples needs about "
-                f"{_format_bytes(needed)} for its pair-cost cache, more than the "
-                f"memory limit of {_format_bytes(limit)}. Fit on a subsample, "
-                "free memory, or raise memory_limit (None disables this check)."
+                f"This needs about {_format_bytes(needed)} ({parts}), more than "
+                f"the memory limit of {_format_bytes(limit)}. {advice}, free "
+                "memory, or raise memory_limit (None disables this check)."
             )
 
     def _adjacency(self, X):
@@ -485,7 +586,6 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """Warn about, and check the memory for, joining disconnected components."""
         n_components = n_connected_components(adjacency)
         if n_components > 1:
-            self._check_memory(n_components)
             warnings.warn(
                 f"The connectivity graph has {n_components} connected components. "
                 "Each is merged into one cluster first; the last "
@@ -727,10 +827,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False, ensure_min_samples=2)
         adjacency = self._adjacency(X)
-        if adjacency is None:
-            self._check_memory(X.shape[0])
-        else:
-            self._check_memory(n_connected_components(adjacency))
+        self._check_memory(self._memory_needs(X, adjacency, training=False))
         return -float(
             np.mean(self._build_tree(self._merger_weights, X, adjacency).losses)
         )
@@ -742,7 +839,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         if self._merger is None:
             from ._merger import build_merger
 
-            self._merger = build_merger(self._merger_weights)
+            self._merger = build_merger(_keras_merger_weights(self._merger_weights))
         return self._merger
 
     def __getstate__(self):

@@ -303,8 +303,13 @@ class TreeTrainer:
         self.optimizer = Adam(learning_rate)
 
     def weights(self) -> dict[str, np.ndarray]:
-        """Current weights as NumPy arrays."""
-        return {name: value.copy() for name, value in self._weights.items()}
+        """Current weights as NumPy arrays.
+
+        Not copies: a step replaces the arrays (:meth:`Adam.apply` returns new
+        ones) and never writes into them, and on wide data a copy of every
+        weight at every step is gigabytes.
+        """
+        return dict(self._weights)
 
     def loss_and_gradients(
         self, X: np.ndarray, linkage: np.ndarray
@@ -389,8 +394,13 @@ class LearnedMetricTrainer:
         self.optimizer = Adam(learning_rate)
 
     def weights(self) -> dict[str, np.ndarray]:
-        """Current weights as NumPy arrays."""
-        return {name: value.copy() for name, value in self._weights.items()}
+        """Current weights as NumPy arrays.
+
+        Not copies: a step replaces the arrays (:meth:`Adam.apply` returns new
+        ones) and never writes into them, and on wide data a copy of every
+        weight at every step is gigabytes.
+        """
+        return dict(self._weights)
 
     def loss_and_gradients(
         self, X: np.ndarray, linkage: np.ndarray, below_cut: np.ndarray
