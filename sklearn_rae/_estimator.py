@@ -293,7 +293,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     merger_ : keras.Model
         The trained merge encoder: inputs ``[a, b]``, outputs ``[h, c, o]``
         (hidden vector, concatenation, reconstruction). Built from the fitted
-        weights on first access.
+        weights on first access, in float64 like them, so that
+        ``|o - c|**2 / 2`` of two samples is the estimator's merge cost.
     loss_curve_ : list of float
         The tree objective (for ``"cumulative"``, the root's score) of each
         gradient step's tree, before the step.
@@ -318,10 +319,16 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     ``connectivity`` no ``n x n`` cache exists: costs are kept for the graph's
     edges only.
 
-    Training that diverges (a tree objective or weights that overflow) stops
-    with a ``RuntimeWarning`` and keeps the last weights whose objective was
-    finite. A fit that raises or is interrupted leaves a fitted estimator as it
-    was: the fitted attributes are replaced only when the fit succeeds.
+    Training that diverges stops with a ``RuntimeWarning``: when the tree
+    objective or the weights overflow it keeps the last weights whose
+    objective was finite; when the objective grows more than a thousandfold
+    above the lowest seen (for ``"learned_metric"``, whose objective is a
+    logarithm, by more than ``log(1000)``) it keeps the weights of that lowest
+    objective. Data whose differences are too small to square in float64
+    (below about ``1e-154``) raises a ``ValueError``: every merge cost would
+    be 0 and the labels arbitrary. A fit that raises or is interrupted leaves a
+    fitted estimator as it was: the fitted attributes are replaced only when
+    the fit succeeds.
 
     TensorFlow sizes its thread pools to the machine's cores and ignores
     ``OMP_NUM_THREADS``. When that variable is set before TensorFlow starts in
@@ -441,9 +448,22 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             )
         # Squared distances that overflow float64 make every merge cost
         # infinite: refuse such data before training on it.
-        with np.errstate(over="ignore"):
-            if not np.isfinite(np.sum(np.square(np.ptp(X, axis=0)))):
+        with np.errstate(over="ignore", under="ignore"):
+            spread = np.ptp(X, axis=0)
+            if not np.isfinite(np.sum(np.square(spread))):
                 raise _overflow_error(X)
+            # Differences whose squares underflow make every merge cost 0 (or
+            # subnormal, without precision): refuse rather than return
+            # arbitrary labels.
+            if 0 < spread.max() and spread.max() ** 2 < np.finfo(np.float64).tiny:
+                raise ValueError(
+                    "The differences between the samples (largest "
+                    f"{spread.max():.3g}) are too small to square in float64: "
+                    "their squares underflow below "
+                    f"{np.finfo(np.float64).tiny:.3g}, so the merge costs are 0 "
+                    "or without precision. Scale the data, for example with "
+                    "StandardScaler."
+                )
         adjacency = self._adjacency(X)
         self._check_memory(self._memory_needs(X, adjacency, training=True))
         if adjacency is not None:
@@ -632,6 +652,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 stacklevel=5,
             )
         progress = _TrainingProgress(self.max_iter) if self.verbose else None
+        watch = _BlowUpWatch(log_objective=self.merge_cost == "learned_metric")
         for step in range(self.max_iter):
             if adjacency is not None:
                 rows = connected_batch(adjacency, batch_size, random_state)
@@ -671,6 +692,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 # ``weights`` already overflow: keep the step before them.
                 _warn_diverged(step, self.max_iter, f"tree objective {loss}")
                 return previous, loss_curve
+            if watch.blew_up(loss):
+                _warn_diverged(step, self.max_iter, watch.describe(loss), watch.keeping)
+                return watch.best_weights, loss_curve
+            watch.record(loss, weights)
             loss_curve.append(loss)
             if not all(map(_finite, new_weights.values())):
                 # The step from ``weights``, whose objective is finite, overflows.
@@ -909,13 +934,71 @@ def _finite(values) -> bool:
     return bool(np.isfinite(values).all())
 
 
-def _warn_diverged(step: int, max_iter: int, what: str) -> None:
+class _BlowUpWatch:
+    """Detects a tree objective that grows by orders of magnitude in training.
+
+    Overflow is caught by the finiteness checks; a learning rate far too large
+    can instead throw the objective up by dozens of orders of magnitude and
+    leave it there, finite. Training is stopped when the objective exceeds
+    the lowest one seen so far by ``GROWTH`` times (for ``"cumulative"``, a
+    sum of squared errors) or by ``log(GROWTH)`` (for ``"learned_metric"``,
+    whose objective is a logarithm), and the weights of the lowest objective
+    are kept. Ordinary training, even with noisy mini-batches, does not move
+    the objective by a factor of a thousand.
+    """
+
+    GROWTH = 1e3
+
+    def __init__(self, log_objective: bool):
+        self.log_objective = log_objective
+        self.best_loss = np.inf
+        self.best_step = None
+        self.best_weights = None
+        self.n_recorded = 0
+
+    def blew_up(self, loss: float) -> bool:
+        if self.best_weights is None:
+            return False
+        if self.log_objective:
+            return loss - self.best_loss > np.log(self.GROWTH)
+        return self.best_loss > 0 and loss > self.GROWTH * self.best_loss
+
+    def record(self, loss: float, weights) -> None:
+        if loss < self.best_loss:
+            self.best_loss, self.best_weights = loss, weights
+            self.best_step = self.n_recorded
+        self.n_recorded += 1
+
+    def describe(self, loss: float) -> str:
+        if self.log_objective:
+            return (
+                f"tree objective {loss:.4g}, up from {self.best_loss:.4g}: a "
+                "spread more than a thousand times larger"
+            )
+        return (
+            f"tree objective {loss:.3g}, up from {self.best_loss:.3g}: more than "
+            "a thousandfold"
+        )
+
+    @property
+    def keeping(self) -> str:
+        return (
+            f"the weights before step {self.best_step + 1}, whose tree objective "
+            "was the lowest"
+        )
+
+
+def _warn_diverged(
+    step: int,
+    max_iter: int,
+    what: str,
+    keeping: str = "the last weights whose tree objective was finite",
+) -> None:
     # stacklevel: _warn_diverged, _train, _fit, fit, _fit_context's wrapper,
     # then the caller of fit.
     warnings.warn(
         f"Training diverged at step {step + 1} of {max_iter} ({what}); keeping "
-        "the last weights whose tree objective was finite. Lower learning_rate "
-        "or standardise the data.",
+        f"{keeping}. Lower learning_rate or standardise the data.",
         RuntimeWarning,
         stacklevel=6,
     )
