@@ -859,13 +859,37 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     @property
     def merger_(self):
-        """The trained merge encoder as a Keras model (built on first access)."""
+        """The trained merge encoder as a Keras model (built on first access).
+
+        Building it imports TensorFlow; ``repr``, ``get_params`` and the HTML
+        representation of the estimator do not (``dir`` lists ``merger_`` once
+        it is built or TensorFlow is loaded).
+        """
         check_is_fitted(self)
         if self._merger is None:
             from ._merger import build_merger
 
             self._merger = build_merger(_keras_merger_weights(self._merger_weights))
         return self._merger
+
+    def __dir__(self):
+        # scikit-learn's __dir__ evaluates every attribute, and its HTML
+        # representation reads every fitted one: listing merger_ would build
+        # the Keras model, importing TensorFlow (seconds) whenever a notebook
+        # displays an unpickled model or completes a name. It is listed once
+        # built, or when TensorFlow is loaded already and building is quick.
+        # As BaseEstimator.__dir__: hide what hasattr refuses (available_if).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            names = [
+                name
+                for name in object.__dir__(self)
+                if name != "merger_" and hasattr(self, name)
+            ]
+        fitted = "_merger_weights" in self.__dict__
+        if fitted and (self._merger is not None or "tensorflow" in sys.modules):
+            names.append("merger_")
+        return names
 
     def __getstate__(self):
         # The Keras model is rebuilt from the NumPy weights on demand, so a
