@@ -51,6 +51,28 @@ def _available_memory() -> int | None:
         return None
 
 
+def _prepare_loky_worker() -> None:
+    """In a joblib (loky) worker process, import TensorFlow at the first fit.
+
+    loky measures a worker's memory after its first task and replaces a worker
+    whose memory then grows by more than 300 MB, taking it for a leak, with
+    the warning "A worker stopped while some jobs were given to the
+    executor". Importing TensorFlow takes about that much. A worker whose
+    first task did not train (``max_iter=0`` in a grid, a fit refused by
+    validation) and whose next one did was therefore replaced, and the new
+    worker imported TensorFlow again: seconds of CPU each time. Importing it
+    in the first fit of every worker makes it part of the reference. Outside
+    loky workers nothing is imported: a fit that does not train stays quick.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    import multiprocessing
+
+    if type(multiprocessing.current_process()).__name__ != "LokyProcess":
+        return
+    from . import _merger  # noqa: F401 - imports TensorFlow, sizes its pools
+
+
 def _format_bytes(n_bytes: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if n_bytes < 1024 or unit == "TiB":
@@ -420,6 +442,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        _prepare_loky_worker()
         # A fit that fails or is interrupted (an exception, KeyboardInterrupt)
         # leaves the estimator as it was: validation already records
         # n_features_in_ and feature_names_in_, so restore every attribute.
