@@ -3,6 +3,7 @@
 import pickle
 import time
 import tracemalloc
+import warnings
 
 import joblib
 import numpy as np
@@ -258,3 +259,14 @@ def test_learned_metric_merger_is_built_from_the_embedding_alone():
     np.testing.assert_allclose(c, np.hstack([a @ L, b @ L]), rtol=1e-6)
     np.testing.assert_allclose(h, (a + b) @ L / 2, rtol=1e-6)
     np.testing.assert_allclose(o, np.hstack([h, h]), rtol=1e-6)
+
+
+def test_learned_metric_on_wide_data_warns_of_slow_steps():
+    X = np.random.RandomState(0).randn(3, 2001)
+    model = RecursiveAutoencoderClustering(max_iter=1, memory_limit=None)
+    with pytest.warns(UserWarning, match=r"2001 features .* O\(n_features\*\*3\).*PCA"):
+        model.fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.set_params(max_iter=0).fit(X)  # nothing to train
+        model.set_params(max_iter=1).fit(X[:, :2000])
