@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -33,8 +35,16 @@ and dendrogram.png to the output directory."""
 
 EPILOG = """\
 CSV input: numeric columns separated by commas (or semicolons, tabs, spaces);
-a header row is detected when its first line is not all numbers. Missing or
-non-finite values are refused.
+the first line is a header when one of its fields is a name (not a number and
+not starting like one). Missing or non-finite values are refused. A .npz file
+must hold a single array.
+
+Columns: every column is used, except an obvious row identifier, which is left
+out with a warning: a column named like one (id, index, key, a name ending in
+_id, or pandas' unnamed index column) or one of unique integers in increasing
+or decreasing order. --columns or --drop-columns choose the columns instead
+(names from the header, or positions from 1). Without --standardize, columns
+whose scales differ by a factor of 100 or more are reported.
 
 The number of clusters defaults to 3 for iris and 2 for a file; give
 --distance-threshold instead to cut the tree at a height. Exit status: 0 on
@@ -89,6 +99,27 @@ def _positive_float(text: str) -> float:
     if value == 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive number")
     return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not between 0 and 4294967295 (2**32 - 1)"
+        )
+    return value
+
+
+def _column_list(text: str) -> list[str]:
+    columns = [column.strip() for column in text.split(",")]
+    if not all(columns):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of column names or positions"
+        )
+    return columns
 
 
 def _batch_size(text: str) -> int | str:
@@ -176,10 +207,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--random-state",
-        type=int,
+        type=_seed,
         default=0,
         metavar="SEED",
         help="seed of the initial weights and mini-batches (default: %(default)s)",
+    )
+    columns = parser.add_mutually_exclusive_group()
+    columns.add_argument(
+        "--columns",
+        type=_column_list,
+        metavar="COLS",
+        help="the columns to cluster on, by header name or position (from 1), "
+        "separated by commas (default: every column except an obvious "
+        "identifier)",
+    )
+    columns.add_argument(
+        "--drop-columns",
+        type=_column_list,
+        metavar="COLS",
+        help="columns to leave out, by header name or position (from 1); "
+        "every other column is used",
     )
     parser.add_argument(
         "--standardize",
@@ -225,12 +272,29 @@ def _is_number(text: str) -> bool:
     return True
 
 
+# A field that starts like a number (0x10, 1,5, -3e) is a malformed number,
+# not a column name.
+_NUMBER_LIKE = re.compile(r"[+-]?\.?[0-9]")
+
+
+def _is_header(fields: list[str]) -> bool:
+    """Whether a first line is a header: it holds a name and nothing number-like.
+
+    A line such as ``0x10,2`` is data with a malformed number, reported as such,
+    rather than a header over a file that then seems to hold one sample less.
+    """
+    names = [field for field in fields if field and not _is_number(field)]
+    return bool(names) and not any(_NUMBER_LIKE.match(name) for name in names)
+
+
 def load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     """Read a numeric CSV file; return the data and the header, if any.
 
     The delimiter is the first of comma, semicolon and tab found in the first
     line, otherwise runs of whitespace. The first line is a header when one of
-    its non-empty fields is not a number. Blank lines are skipped.
+    its non-empty fields is not a number and none of those starts like a
+    number (a sign, a digit or a decimal point and a digit). Blank lines are
+    skipped.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -247,7 +311,7 @@ def load_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     delimiter = next((d for d in ",;\t" if d in first_line), None)
     first = _split_fields(first_line, delimiter)
     header = None
-    if any(field and not _is_number(field) for field in first):
+    if _is_header(first):
         header = first
         lines = lines[1:]
         if not lines:
@@ -296,6 +360,10 @@ def load_npy(path: Path) -> np.ndarray:
         raise InputError(f"{path} is not a readable .npy file ({exc}).") from None
     except (OSError, EOFError) as exc:
         raise InputError(f"{path} is not a readable .npy file ({exc}).") from None
+    return _numeric_matrix(path, X)
+
+
+def _numeric_matrix(path: Path, X: np.ndarray) -> np.ndarray:
     if X.dtype.kind not in "biuf":
         raise InputError(f"{path} holds {X.dtype} values; expected numbers.")
     if X.ndim != 2:
@@ -306,14 +374,46 @@ def load_npy(path: Path) -> np.ndarray:
     return X.astype(np.float64)
 
 
+def load_npz(path: Path) -> np.ndarray:
+    """Read the one 2-D numeric array of a ``.npz`` file."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            if len(names) != 1:
+                held = ", ".join(names) if names else "no arrays"
+                raise InputError(
+                    f"{path} holds {len(names)} arrays ({held}); expected one. "
+                    "Save the array to cluster on its own with numpy.save."
+                )
+            X = archive[names[0]]
+    except InputError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InputError(
+                f"{path} is not a numeric .npz array (it needs pickling, which "
+                "is refused)."
+            ) from None
+        raise InputError(f"{path} is not a readable .npz file ({exc}).") from None
+    except Exception as exc:  # zipfile.BadZipFile, OSError, EOFError, ...
+        raise InputError(
+            f"{path} is not a readable .npz file ({_one_line(exc)})."
+        ) from None
+    return _numeric_matrix(path, X)
+
+
 def load_input(path: Path) -> tuple[np.ndarray, list[str] | None]:
     """Read a ``.npy`` or CSV file and check that it can be clustered."""
     if not path.exists():
         raise InputError(f"{path}: no such file.")
     if path.is_dir():
         raise InputError(f"{path} is a directory, not a CSV or .npy file.")
+    with open(path, "rb") as file:
+        magic = file.read(4)
     if path.suffix.lower() == ".npy":
         X, header = load_npy(path), None
+    elif path.suffix.lower() == ".npz" or magic == b"PK\x03\x04":
+        X, header = load_npz(path), None
     else:
         X, header = load_csv(path)
     if X.size == 0:
@@ -323,7 +423,7 @@ def load_input(path: Path) -> tuple[np.ndarray, list[str] | None]:
         row, column = np.argwhere(~finite)[0]
         where = (
             f"row {row + 1}, column {column + 1}"
-            if path.suffix.lower() == ".npy"
+            if path.suffix.lower() in (".npy", ".npz")
             else f"data row {row + 1}, column {column + 1}"
         )
         raise InputError(
@@ -331,8 +431,172 @@ def load_input(path: Path) -> tuple[np.ndarray, list[str] | None]:
             "or impute them first."
         )
     if X.shape[0] < 2:
-        raise InputError(f"{path} holds {X.shape[0]} sample; at least 2 are needed.")
+        after = " after its header line" if header is not None else ""
+        raise InputError(
+            f"{path} holds {X.shape[0]} sample{after}; at least 2 are needed."
+        )
     return X, header
+
+
+# ----------------------------------------------------------------- columns
+
+#: Header names that mark a row identifier (compared in lower case); pandas
+#: writes its unnamed index as an empty name or "Unnamed: 0".
+ID_NAMES = {"", "id", "index", "idx", "key", "row", "rowid", "row_id", "sample"}
+ID_SUFFIXES = ("_id", " id", "-id", ".id")
+
+#: Standard deviations of the clustered columns that differ by this factor or
+#: more are reported when --standardize is not given.
+SCALE_RATIO_WARNING = 100.0
+
+
+def column_names(header: list[str] | None, n_columns: int) -> list[str]:
+    """Names for messages: the header's, or ``column 1``, ``column 2``, ..."""
+    if header is None:
+        return [f"column {i + 1}" for i in range(n_columns)]
+    return [
+        name if name else f"column {i + 1} (unnamed)" for i, name in enumerate(header)
+    ]
+
+
+def _resolve_columns(
+    requested: list[str], header: list[str] | None, n_columns: int, option: str
+) -> list[int]:
+    """Column indices of names or positions (from 1), in the order given."""
+    indices = []
+    for token in requested:
+        if header is not None and token in header:
+            if header.count(token) > 1:
+                raise _UsageError(
+                    f"argument {option}: the header names {header.count(token)} "
+                    f"columns {token!r}; give their positions instead"
+                )
+            indices.append(header.index(token))
+            continue
+        try:
+            position = int(token)
+        except ValueError:
+            known = (
+                ", ".join(repr(name) for name in header)
+                if header is not None
+                else "the file has no header; give positions from 1"
+            )
+            raise _UsageError(
+                f"argument {option}: no column named {token!r} ({known})"
+            ) from None
+        if not 1 <= position <= n_columns:
+            raise _UsageError(
+                f"argument {option}: position {position} is not between 1 and "
+                f"{n_columns}, the number of columns"
+            )
+        indices.append(position - 1)
+    if len(set(indices)) != len(indices):
+        raise _UsageError(f"argument {option}: a column is named twice")
+    return indices
+
+
+def identifier_columns(X: np.ndarray, header: list[str] | None) -> dict[int, str]:
+    """Columns that look like row identifiers, with the reason for each.
+
+    A column is an identifier when its header name is one (``id``, ``index``,
+    ``key``, ``row``, ``sample``, a name ending in ``_id``, an empty name or
+    pandas' ``Unnamed: 0``), or when, over at least three rows, its values are
+    integers in strictly increasing or decreasing order: a row number or a
+    running identifier rather than a measurement.
+    """
+    found = {}
+    for column in range(X.shape[1]):
+        name = header[column].strip().lower() if header is not None else None
+        if name is not None and (
+            name in ID_NAMES
+            or name.endswith(ID_SUFFIXES)
+            or name.startswith("unnamed:")
+        ):
+            found[column] = "its name is an identifier's"
+            continue
+        values = X[:, column]
+        if len(values) >= 3 and np.array_equal(values, np.round(values)):
+            steps = np.diff(values)
+            if np.all(steps > 0) or np.all(steps < 0):
+                found[column] = "its values are unique integers in order"
+    return found
+
+
+def select_columns(X, header, args, source) -> tuple[np.ndarray, list[str]]:
+    """The columns to cluster: ``--columns``, ``--drop-columns`` or all but ids.
+
+    Returns the selected data and the names of its columns; an identifier
+    column that is left out is reported with a warning on standard error.
+    """
+    n_columns = X.shape[1]
+    names = column_names(header, n_columns)
+    if args.columns is not None:
+        keep = _resolve_columns(args.columns, header, n_columns, "--columns")
+    elif args.drop_columns is not None:
+        dropped = set(
+            _resolve_columns(args.drop_columns, header, n_columns, "--drop-columns")
+        )
+        keep = [i for i in range(n_columns) if i not in dropped]
+        if not keep:
+            raise _UsageError("argument --drop-columns: no column would be left")
+    else:
+        identifiers = identifier_columns(X, header)
+        keep = [i for i in range(n_columns) if i not in identifiers]
+        if not keep:
+            keep = list(range(n_columns))  # nothing else to cluster on
+        else:
+            for column, reason in identifiers.items():
+                print(
+                    f"{PROG}: warning: leaving out {names[column]!r} of {source}: "
+                    f"it looks like a row identifier ({reason}); give --columns "
+                    "or --drop-columns to choose the columns yourself.",
+                    file=sys.stderr,
+                )
+    return X[:, keep], [names[i] for i in keep]
+
+
+def _describe_columns(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    if len(names) > limit:
+        shown += f", ... ({len(names) - limit} more)"
+    return shown
+
+
+def warn_about_scales(X: np.ndarray, names: list[str]) -> None:
+    """Warn when the columns' standard deviations differ by orders of magnitude."""
+    spread = X.std(axis=0)
+    varying = np.flatnonzero(spread > 0)
+    if len(varying) < 2:
+        return
+    largest = varying[np.argmax(spread[varying])]
+    smallest = varying[np.argmin(spread[varying])]
+    ratio = spread[largest] / spread[smallest]
+    if ratio < SCALE_RATIO_WARNING:
+        return
+    print(
+        f"{PROG}: warning: the columns' scales differ by a factor of {ratio:.3g} "
+        f"(standard deviation {spread[largest]:.3g} for {names[largest]!r}, "
+        f"{spread[smallest]:.3g} for {names[smallest]!r}), so the clusters follow "
+        "the large-scale columns; give --standardize to scale every column to "
+        "unit variance, or --no-standardize to keep the scales and this quiet.",
+        file=sys.stderr,
+    )
+
+
+def check_output_dir(path: Path) -> None:
+    """Refuse an output directory that cannot be created or written, before training."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_dir():
+        raise InputError(f"--output-dir {path} exists and is not a directory.")
+    if not existing.is_dir():
+        raise InputError(
+            f"--output-dir {path} cannot be created: {existing} is not a directory."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "written to" if existing == path else f"created in {existing}"
+        raise InputError(f"--output-dir {path} cannot be {what}: permission denied.")
 
 
 # ------------------------------------------------------------------ output
@@ -366,6 +630,12 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _report_warnings(caught) -> None:
+    """One line per distinct warning: NumPy and SciPy repeat theirs."""
+    for message in dict.fromkeys(_one_line(w.message) for w in caught):
+        print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
 # --------------------------------------------------------------------- run
 
 
@@ -373,6 +643,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.n_clusters is not None and args.distance_threshold is not None:
         raise _UsageError("give either --n-clusters or --distance-threshold, not both")
     say = (lambda *parts: None) if args.quiet else print
+    # Before the data is read and the model trained: a run must not fail at
+    # its very end because the results cannot be written.
+    check_output_dir(args.output_dir)
 
     target = None
     if args.input is None:
@@ -380,13 +653,20 @@ def _run(args: argparse.Namespace) -> int:
 
         iris = load_iris()
         X, target, source = iris.data, iris.target, "iris"
+        header = list(iris.feature_names)
         default_n_clusters = IRIS_N_CLUSTERS
         standardize = True if args.standardize is None else args.standardize
     else:
-        X, _ = load_input(args.input)
+        X, header = load_input(args.input)
         source = str(args.input)
         default_n_clusters = FILE_N_CLUSTERS
         standardize = bool(args.standardize)
+    if args.input is None and args.columns is None and args.drop_columns is None:
+        names = header  # iris has no identifier to look for
+    else:
+        X, names = select_columns(X, header, args, source)
+    if args.standardize is None and not standardize:
+        warn_about_scales(X, names)
 
     n_samples, n_features = X.shape
     if args.distance_threshold is not None:
@@ -417,11 +697,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     scaled = ", standardized" if standardize else ""
     say(f"{source}{scaled}: {n_samples} samples, {n_features} features")
+    say(f"columns used: {_describe_columns(names)}")
     with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         model.fit(X)
-    # One line per distinct warning: NumPy repeats its overflow warnings.
-    for message in dict.fromkeys(_one_line(w.message) for w in caught):
-        print(f"{PROG}: warning: {message}", file=sys.stderr)
+    _report_warnings(caught)
 
     output_dir = args.output_dir
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -430,12 +710,16 @@ def _run(args: argparse.Namespace) -> int:
     np.save(written[1], model.linkage_matrix_)
     picture = output_dir / "dendrogram.png"
     title = f"{source}: merge cost {model.merge_cost!r}, {model.n_iter_} steps"
-    if _write_dendrogram(picture, model, title):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drawn = _write_dendrogram(picture, model, title)
+    _report_warnings(caught)
+    if drawn:
         written.append(picture)
     else:
         print(
             f"{PROG}: matplotlib is not installed, so {picture.name} was not "
-            "written (pip install 'sklearn-rae[plot]').",
+            "written (pip install matplotlib).",
             file=sys.stderr,
         )
 

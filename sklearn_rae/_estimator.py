@@ -15,10 +15,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._boundary import boundary_tree, spanning_edges
+from ._boundary import SPANNING_NEIGHBOURS, boundary_tree, spanning_edges
 from ._criteria import CRITERIA, concat_states, leaf_state
 from ._graph_tree import (
     connected_batch,
+    estimate_graph_memory,
     graph_linkage,
     n_connected_components,
     symmetric_adjacency,
@@ -49,6 +50,28 @@ def _available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def _prepare_loky_worker() -> None:
+    """In a joblib (loky) worker process, import TensorFlow at the first fit.
+
+    loky measures a worker's memory after its first task and replaces a worker
+    whose memory then grows by more than 300 MB, taking it for a leak, with
+    the warning "A worker stopped while some jobs were given to the
+    executor". Importing TensorFlow takes about that much. A worker whose
+    first task did not train (``max_iter=0`` in a grid, a fit refused by
+    validation) and whose next one did was therefore replaced, and the new
+    worker imported TensorFlow again: seconds of CPU each time. Importing it
+    in the first fit of every worker makes it part of the reference. Outside
+    loky workers nothing is imported: a fit that does not train stays quick.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    import multiprocessing
+
+    if type(multiprocessing.current_process()).__name__ != "LokyProcess":
+        return
+    from . import _merger  # noqa: F401 - imports TensorFlow, sizes its pools
 
 
 def _format_bytes(n_bytes: float) -> str:
@@ -101,12 +124,78 @@ def init_learned_metric_weights(
     }
 
 
-# Initial merge encoder weights of each criterion.
+def init_learned_metric_training_weights(
+    n_features: int, random_state: np.random.RandomState
+) -> dict[str, np.ndarray]:
+    """What ``"learned_metric"`` trains and reads: the identity embedding.
+
+    The encoder (average) and decoder (copy) kernels of
+    :func:`init_learned_metric_weights` are fixed and never read by the
+    criterion or its trainer; at ``2 d x d`` each they would be most of the
+    memory of a fit on wide data, so only :attr:`merger_` builds them (see
+    :func:`_keras_merger_weights`). The zero biases are kept: they are small
+    and give the merge encoder's width.
+    """
+    return {
+        "kernel_embed": np.eye(n_features),
+        "bias_encode": np.zeros(n_features),
+        "bias_decode": np.zeros(2 * n_features),
+    }
+
+
+def _keras_merger_weights(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``weights`` completed with the fixed average encoder and copy decoder."""
+    if "kernel_encode" in weights:
+        return weights
+    identity = np.eye(weights["kernel_embed"].shape[0])
+    return {
+        **weights,
+        "kernel_encode": np.vstack([identity, identity]) / 2,
+        "kernel_decode": np.hstack([identity, identity]),
+    }
+
+
+# Initial merge encoder weights of each criterion, as the fit trains them.
 MERGER_INITS = {
-    "learned_metric": init_learned_metric_weights,
-    "boundary": init_learned_metric_weights,
+    "learned_metric": init_learned_metric_training_weights,
+    "boundary": init_learned_metric_training_weights,
     "cumulative": init_merger_weights,
 }
+
+# Peak memory of the merge encoder's weights in a fit, in units of
+# 8 * n_features**2 bytes (one d x d float64 matrix), measured as resident
+# memory on wide data (3 samples, 1,000 to 5,000 features) and rounded up.
+# Training holds the weights, the step before them, their gradient, Adam's two
+# moments and its temporaries, and TensorFlow's copies and the LU factors of
+# the log-determinant; "cumulative" has 2d x d kernels and builds a 2d x 2d
+# residual. Without training, only the criterion's arrays count.
+WEIGHT_MEMORY_FACTORS = {
+    "learned_metric": {"train": 18, "build": 3},
+    "boundary": {"train": 18, "build": 3},
+    "cumulative": {"train": 50, "build": 14},
+}
+
+
+def estimate_weight_memory(merge_cost: str, n_features: int, training: bool) -> int:
+    """Bytes a fit (or, without ``training``, a tree) holds for the weights."""
+    factor = WEIGHT_MEMORY_FACTORS[merge_cost]["train" if training else "build"]
+    return factor * 8 * int(n_features) ** 2
+
+
+# Above this many features a learned-metric training step (LU factors and
+# inverse of the d x d embedding) takes a second or more: fit warns. Measured:
+# 3.6 s per step at 3,000 features on 2 cores.
+WIDE_DATA_FEATURES = 2000
+SECONDS_PER_STEP_AT_3000 = 3.6
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
 
 # Adam's step size for learning_rate="auto": the seed's for its criterion; the
 # learned metric's objective is scale-free, and its embedding must travel a
@@ -177,10 +266,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         stable, and ``min(n_samples, 256)`` for ``"cumulative"``: full batch on
         small data.
     memory_limit : int, float, "auto" or None, default="auto"
-        Bytes that tree building may allocate for its ``O(n_samples**2)`` pair
-        cost cache. ``"auto"`` is the memory the operating system reports as
-        available; ``None`` disables the check. A fit that would exceed it
-        raises a ``MemoryError`` before allocating.
+        Bytes that a fit may allocate for its tree and its weights: the
+        ``O(n_samples**2)`` pair-cost cache, or with ``connectivity`` the
+        graph engine's tables (about 512 bytes per edge), plus the merge
+        encoder's ``O(n_features**2)`` weights, their gradient and Adam's
+        moments. ``"auto"`` is the memory the operating system reports as
+        available; ``None`` disables the check. A fit (or ``score``) that
+        would exceed it raises a ``MemoryError`` before allocating.
     connectivity : array-like, sparse matrix, callable or None, default=None
         Which samples may merge, as in
         :class:`~sklearn.cluster.AgglomerativeClustering`: an adjacency matrix
@@ -241,7 +333,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     merger_ : keras.Model
         The trained merge encoder: inputs ``[a, b]``, outputs ``[h, c, o]``
         (hidden vector, concatenation, reconstruction). Built from the fitted
-        weights on first access.
+        weights on first access, in float64 like them, so that
+        ``|o - c|**2 / 2`` of two samples is the estimator's merge cost.
     loss_curve_ : list of float
         The tree objective (for ``"cumulative"``, the root's score) of each
         gradient step's tree, before the step.
@@ -266,10 +359,16 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     ``connectivity`` no ``n x n`` cache exists: costs are kept for the graph's
     edges only.
 
-    Training that diverges (a tree objective or weights that overflow) stops
-    with a ``RuntimeWarning`` and keeps the last weights whose objective was
-    finite. A fit that raises or is interrupted leaves a fitted estimator as it
-    was: the fitted attributes are replaced only when the fit succeeds.
+    Training that diverges stops with a ``RuntimeWarning``: when the tree
+    objective or the weights overflow it keeps the last weights whose
+    objective was finite; when the objective grows more than a thousandfold
+    above the lowest seen (for ``"learned_metric"``, whose objective is a
+    logarithm, by more than ``log(1000)``) it keeps the weights of that lowest
+    objective. Data whose differences are too small to square in float64
+    (below about ``1e-154``) raises a ``ValueError``: every merge cost would
+    be 0 and the labels arbitrary. A fit that raises or is interrupted leaves a
+    fitted estimator as it was: the fitted attributes are replaced only when
+    the fit succeeds.
 
     TensorFlow sizes its thread pools to the machine's cores and ignores
     ``OMP_NUM_THREADS``. When that variable is set before TensorFlow starts in
@@ -361,6 +460,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        _prepare_loky_worker()
         # A fit that fails or is interrupted (an exception, KeyboardInterrupt)
         # leaves the estimator as it was: validation already records
         # n_features_in_ and feature_names_in_, so restore every attribute.
@@ -389,13 +489,26 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             )
         # Squared distances that overflow float64 make every merge cost
         # infinite: refuse such data before training on it.
-        with np.errstate(over="ignore"):
-            if not np.isfinite(np.sum(np.square(np.ptp(X, axis=0)))):
+        with np.errstate(over="ignore", under="ignore"):
+            spread = np.ptp(X, axis=0)
+            if not np.isfinite(np.sum(np.square(spread))):
                 raise _overflow_error(X)
+            # Differences whose squares underflow make every merge cost 0 (or
+            # subnormal, without precision): refuse rather than return
+            # arbitrary labels.
+            if 0 < spread.max() and spread.max() ** 2 < np.finfo(np.float64).tiny:
+                raise ValueError(
+                    "The differences between the samples (largest "
+                    f"{spread.max():.3g}) are too small to square in float64: "
+                    "their squares underflow below "
+                    f"{np.finfo(np.float64).tiny:.3g}, so the merge costs are 0 "
+                    "or without precision. Scale the data, for example with "
+                    "StandardScaler."
+                )
         adjacency = self._adjacency(X)
-        if adjacency is None:
-            self._check_memory(n_samples)
-        else:
+        self._check_memory(self._memory_needs(X, adjacency, training=True))
+        self._warn_if_wide(X.shape[1])
+        if adjacency is not None:
             self._check_components(adjacency)
         # None draws a fresh seed from the OS instead of NumPy's global
         # RandomState, so that no fit changes the caller's global random state.
@@ -456,8 +569,82 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             ) from error
         return X.astype(np.float64, copy=False)
 
-    def _check_memory(self, n_samples: int) -> None:
-        """Refuse a tree whose pair-cost cache would not fit in memory."""
+    def _memory_needs(self, X, adjacency, training):
+        """The large allocations of a fit (or a tree) on ``X``.
+
+        A list of ``(bytes, what, advice)``: the pair-cost cache, or the graph
+        engine's tables and the join of disconnected components with
+        ``connectivity``; and the merge encoder's weights, which grow with
+        ``n_features**2``.
+        """
+        n_samples, n_features = X.shape
+        if adjacency is None and self.merge_cost == "boundary":
+            # The spanning tree and its edges' lengths: O(n_samples) rows.
+            needs = [
+                (
+                    8 * n_samples * (n_features + SPANNING_NEIGHBOURS + 16),
+                    f"the spanning tree of {n_samples} samples",
+                    "Fit on a subsample",
+                )
+            ]
+        elif adjacency is None:
+            needs = [
+                (
+                    estimate_linkage_memory(n_samples),
+                    f"the pair-cost cache of a tree over {n_samples} samples",
+                    "Fit on a subsample",
+                )
+            ]
+        else:
+            needs = [
+                (
+                    estimate_graph_memory(adjacency),
+                    f"the {adjacency.nnz // 2} edges of the connectivity graph",
+                    "Use a sparser graph (for example kneighbors_graph)",
+                )
+            ]
+            n_components = n_connected_components(adjacency)
+            if n_components > 1:
+                needs.append(
+                    (
+                        estimate_linkage_memory(n_components),
+                        f"joining its {n_components} connected components",
+                        "Connect the graph",
+                    )
+                )
+        training = training and self.max_iter > 0
+        needs.append(
+            (
+                estimate_weight_memory(self.merge_cost, n_features, training),
+                f"the merge encoder's weights over {n_features} features"
+                + (" and their training" if training else ""),
+                "Reduce the number of features (for example with PCA)",
+            )
+        )
+        return needs
+
+    def _warn_if_wide(self, n_features: int) -> None:
+        """Warn before a learned-metric training whose steps take seconds each."""
+        if (
+            self.merge_cost != "learned_metric"
+            or self.max_iter == 0
+            or n_features <= WIDE_DATA_FEATURES
+        ):
+            return
+        seconds = SECONDS_PER_STEP_AT_3000 * (n_features / 3000) ** 3
+        warnings.warn(
+            f"Training the learned metric on {n_features} features factorises "
+            f"and inverts a {n_features} x {n_features} embedding at each of the "
+            f"{self.max_iter} steps, O(n_features**3): about "
+            f"{_format_seconds(seconds)} per step on 2 cores. Reduce the features "
+            "first (for example with PCA) or lower max_iter.",
+            UserWarning,
+            # _warn_if_wide, _fit, fit, _fit_context's wrapper, caller
+            stacklevel=5,
+        )
+
+    def _check_memory(self, needs) -> None:
+        """Refuse a fit or tree whose allocations would not fit in memory."""
         if self.memory_limit is None:
             return
         limit = (
@@ -465,13 +652,16 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         )
         if limit is None:
             return
-        needed = estimate_linkage_memory(n_samples)
+        needed = sum(n_bytes for n_bytes, _, _ in needs)
         if needed > limit:
+            parts = ", ".join(
+                f"{_format_bytes(n_bytes)} for {what}" for n_bytes, what, _ in needs
+            )
+            advice = max(needs)[2]
             raise MemoryError(
-                f"Building the tree over {n_samples} samples needs about "
-                f"{_format_bytes(needed)} for its pair-cost cache, more than the "
-                f"memory limit of {_format_bytes(limit)}. Fit on a subsample, "
-                "free memory, or raise memory_limit (None disables this check)."
+                f"This needs about {_format_bytes(needed)} ({parts}), more than "
+                f"the memory limit of {_format_bytes(limit)}. {advice}, free "
+                "memory, or raise memory_limit (None disables this check)."
             )
 
     def _adjacency(self, X):
@@ -487,7 +677,6 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """Warn about, and check the memory for, joining disconnected components."""
         n_components = n_connected_components(adjacency)
         if n_components > 1:
-            self._check_memory(n_components)
             warnings.warn(
                 f"The connectivity graph has {n_components} connected components. "
                 "Each is merged into one cluster first; the last "
@@ -521,7 +710,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             learning_rate = AUTO_LEARNING_RATES[self.merge_cost]
         trainer = make_trainer(self.merge_cost, weights, learning_rate, self.shrinkage)
         if (
-            self.merge_cost == "learned_metric"
+            self.merge_cost in ("learned_metric", "boundary")
             and self.n_clusters is not None
             and self.n_clusters >= batch_size
         ):
@@ -534,6 +723,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 stacklevel=5,
             )
         progress = _TrainingProgress(self.max_iter) if self.verbose else None
+        watch = _BlowUpWatch(
+            log_objective=self.merge_cost in ("learned_metric", "boundary")
+        )
         for step in range(self.max_iter):
             if adjacency is not None:
                 rows = connected_batch(adjacency, batch_size, random_state)
@@ -581,6 +773,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 # ``weights`` already overflow: keep the step before them.
                 _warn_diverged(step, self.max_iter, f"tree objective {loss}")
                 return previous, loss_curve
+            if watch.blew_up(loss):
+                _warn_diverged(step, self.max_iter, watch.describe(loss), watch.keeping)
+                return watch.best_weights, loss_curve
+            watch.record(loss, weights)
             loss_curve.append(loss)
             if not all(map(_finite, new_weights.values())):
                 # The step from ``weights``, whose objective is finite, overflows.
@@ -675,6 +871,27 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             labels[start:stop] = self._node_labels[np.argmin(costs, axis=0)]
         return labels
 
+    def fit_predict(self, X, y=None, **kwargs):
+        """Fit the tree on ``X`` and return the flat cluster of each sample.
+
+        Equivalent to ``fit(X).labels_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        **kwargs : dict
+            Passed to :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster labels, consecutive integers from 0.
+        """
+        return super().fit_predict(X, y, **kwargs)
+
     def _node_criterion(self, X):
         """The fitted criterion over the nodes below the cut, then ``X``'s leaves.
 
@@ -720,23 +937,44 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False, ensure_min_samples=2)
         adjacency = self._adjacency(X)
-        if adjacency is None:
-            self._check_memory(X.shape[0])
-        else:
-            self._check_memory(n_connected_components(adjacency))
+        self._check_memory(self._memory_needs(X, adjacency, training=False))
         return -float(
             np.mean(self._build_tree(self._merger_weights, X, adjacency).losses)
         )
 
     @property
     def merger_(self):
-        """The trained merge encoder as a Keras model (built on first access)."""
+        """The trained merge encoder as a Keras model (built on first access).
+
+        Building it imports TensorFlow; ``repr``, ``get_params`` and the HTML
+        representation of the estimator do not (``dir`` lists ``merger_`` once
+        it is built or TensorFlow is loaded).
+        """
         check_is_fitted(self)
         if self._merger is None:
             from ._merger import build_merger
 
-            self._merger = build_merger(self._merger_weights)
+            self._merger = build_merger(_keras_merger_weights(self._merger_weights))
         return self._merger
+
+    def __dir__(self):
+        # scikit-learn's __dir__ evaluates every attribute, and its HTML
+        # representation reads every fitted one: listing merger_ would build
+        # the Keras model, importing TensorFlow (seconds) whenever a notebook
+        # displays an unpickled model or completes a name. It is listed once
+        # built, or when TensorFlow is loaded already and building is quick.
+        # As BaseEstimator.__dir__: hide what hasattr refuses (available_if).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            names = [
+                name
+                for name in object.__dir__(self)
+                if name != "merger_" and hasattr(self, name)
+            ]
+        fitted = "_merger_weights" in self.__dict__
+        if fitted and (self._merger is not None or "tensorflow" in sys.modules):
+            names.append("merger_")
+        return names
 
     def __getstate__(self):
         # The Keras model is rebuilt from the NumPy weights on demand, so a
@@ -817,13 +1055,71 @@ def _finite(values) -> bool:
     return bool(np.isfinite(values).all())
 
 
-def _warn_diverged(step: int, max_iter: int, what: str) -> None:
+class _BlowUpWatch:
+    """Detects a tree objective that grows by orders of magnitude in training.
+
+    Overflow is caught by the finiteness checks; a learning rate far too large
+    can instead throw the objective up by dozens of orders of magnitude and
+    leave it there, finite. Training is stopped when the objective exceeds
+    the lowest one seen so far by ``GROWTH`` times (for ``"cumulative"``, a
+    sum of squared errors) or by ``log(GROWTH)`` (for ``"learned_metric"``,
+    whose objective is a logarithm), and the weights of the lowest objective
+    are kept. Ordinary training, even with noisy mini-batches, does not move
+    the objective by a factor of a thousand.
+    """
+
+    GROWTH = 1e3
+
+    def __init__(self, log_objective: bool):
+        self.log_objective = log_objective
+        self.best_loss = np.inf
+        self.best_step = None
+        self.best_weights = None
+        self.n_recorded = 0
+
+    def blew_up(self, loss: float) -> bool:
+        if self.best_weights is None:
+            return False
+        if self.log_objective:
+            return loss - self.best_loss > np.log(self.GROWTH)
+        return self.best_loss > 0 and loss > self.GROWTH * self.best_loss
+
+    def record(self, loss: float, weights) -> None:
+        if loss < self.best_loss:
+            self.best_loss, self.best_weights = loss, weights
+            self.best_step = self.n_recorded
+        self.n_recorded += 1
+
+    def describe(self, loss: float) -> str:
+        if self.log_objective:
+            return (
+                f"tree objective {loss:.4g}, up from {self.best_loss:.4g}: a "
+                "spread more than a thousand times larger"
+            )
+        return (
+            f"tree objective {loss:.3g}, up from {self.best_loss:.3g}: more than "
+            "a thousandfold"
+        )
+
+    @property
+    def keeping(self) -> str:
+        return (
+            f"the weights before step {self.best_step + 1}, whose tree objective "
+            "was the lowest"
+        )
+
+
+def _warn_diverged(
+    step: int,
+    max_iter: int,
+    what: str,
+    keeping: str = "the last weights whose tree objective was finite",
+) -> None:
     # stacklevel: _warn_diverged, _train, _fit, fit, _fit_context's wrapper,
     # then the caller of fit.
     warnings.warn(
         f"Training diverged at step {step + 1} of {max_iter} ({what}); keeping "
-        "the last weights whose tree objective was finite. Lower learning_rate "
-        "or standardise the data.",
+        f"{keeping}. Lower learning_rate or standardise the data.",
         RuntimeWarning,
         stacklevel=6,
     )

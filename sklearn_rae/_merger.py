@@ -115,7 +115,9 @@ __all__ = [
 WEIGHT_NAMES = ("kernel_encode", "bias_encode", "kernel_decode", "bias_decode")
 
 
-def build_merger(weights: dict[str, np.ndarray]) -> tf.keras.Model:
+def build_merger(
+    weights: dict[str, np.ndarray], dtype: str = "float64"
+) -> tf.keras.Model:
     """The merge encoder as a Keras model, holding ``weights``.
 
     Parameters
@@ -125,6 +127,10 @@ def build_merger(weights: dict[str, np.ndarray]) -> tf.keras.Model:
         (d, 2d), ``bias_decode`` (2d,), and for ``merge_cost="learned_metric"``
         ``kernel_embed`` (d, d), a linear embedding shared by both inputs and
         applied before they are concatenated.
+    dtype : str, default="float64"
+        The layers' and inputs' dtype. float64, like the fitted weights and
+        the estimator's costs; ``"float32"`` builds the seed's network as
+        Keras builds it by default.
 
     Returns
     -------
@@ -134,23 +140,29 @@ def build_merger(weights: dict[str, np.ndarray]) -> tf.keras.Model:
         reconstruction.
     """
     n_features = int(np.shape(weights["bias_encode"])[0])
-    a = tf.keras.layers.Input((n_features,), name="a")
-    b = tf.keras.layers.Input((n_features,), name="b")
+    # float64 by default, like the fitted weights and the estimator's costs:
+    # in float32 the outputs would differ from them, and overflow beyond 3e38.
+    a = tf.keras.layers.Input((n_features,), name="a", dtype=dtype)
+    b = tf.keras.layers.Input((n_features,), name="b", dtype=dtype)
     # Zero initialisers: the weights are set below, and random ones would
     # draw from the caller's global random state.
     embed = None
     if "kernel_embed" in weights:
         embed = tf.keras.layers.Dense(
-            n_features, use_bias=False, kernel_initializer="zeros", name="embed"
+            n_features,
+            use_bias=False,
+            kernel_initializer="zeros",
+            name="embed",
+            dtype=dtype,
         )
-        c = tf.keras.layers.Concatenate(name="c")([embed(a), embed(b)])
+        c = tf.keras.layers.Concatenate(name="c", dtype=dtype)([embed(a), embed(b)])
     else:
-        c = tf.keras.layers.Concatenate(name="c")([a, b])
+        c = tf.keras.layers.Concatenate(name="c", dtype=dtype)([a, b])
     encode = tf.keras.layers.Dense(
-        n_features, kernel_initializer="zeros", name="encode"
+        n_features, kernel_initializer="zeros", name="encode", dtype=dtype
     )
     decode = tf.keras.layers.Dense(
-        2 * n_features, kernel_initializer="zeros", name="decode"
+        2 * n_features, kernel_initializer="zeros", name="decode", dtype=dtype
     )
     h = encode(c)
     o = decode(h)
@@ -303,8 +315,13 @@ class TreeTrainer:
         self.optimizer = Adam(learning_rate)
 
     def weights(self) -> dict[str, np.ndarray]:
-        """Current weights as NumPy arrays."""
-        return {name: value.copy() for name, value in self._weights.items()}
+        """Current weights as NumPy arrays.
+
+        Not copies: a step replaces the arrays (:meth:`Adam.apply` returns new
+        ones) and never writes into them, and on wide data a copy of every
+        weight at every step is gigabytes.
+        """
+        return dict(self._weights)
 
     def loss_and_gradients(
         self, X: np.ndarray, linkage: np.ndarray
@@ -381,8 +398,13 @@ class LearnedMetricTrainer:
         self.optimizer = Adam(learning_rate)
 
     def weights(self) -> dict[str, np.ndarray]:
-        """Current weights as NumPy arrays."""
-        return {name: value.copy() for name, value in self._weights.items()}
+        """Current weights as NumPy arrays.
+
+        Not copies: a step replaces the arrays (:meth:`Adam.apply` returns new
+        ones) and never writes into them, and on wide data a copy of every
+        weight at every step is gigabytes.
+        """
+        return dict(self._weights)
 
     def loss_and_gradients(
         self, X: np.ndarray, linkage: np.ndarray, below_cut: np.ndarray, *codes

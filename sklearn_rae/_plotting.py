@@ -1,10 +1,12 @@
 """Looking at a fitted tree: a dendrogram plot and a table of merges.
 
-matplotlib and pandas are optional dependencies, imported only when these
-functions are called.
+matplotlib (a dependency of the package) and pandas (optional) are imported
+only when these functions are called.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from scipy.cluster.hierarchy import dendrogram, is_valid_linkage
@@ -75,7 +77,47 @@ def _cut_height(linkage: np.ndarray, estimator) -> float | None:
     return float(above) if kept == 0 else float((below + above) / 2)
 
 
-def plot_dendrogram(estimator_or_linkage, ax=None, **dendrogram_kwargs):
+#: Leaf label font sizes, in points: the largest that fits the spacing of the
+#: leaves (labels are vertical), at least the smallest.
+MAX_LEAF_FONT_SIZE = 10.0
+MIN_LEAF_FONT_SIZE = 4.0
+
+HEIGHT_SCALES = ("linear", "sqrt", "log")
+
+
+def _leaf_font_size(ax, n_shown: int) -> float:
+    """The font size at which ``n_shown`` vertical leaf labels do not overlap."""
+    width_points = ax.get_position().width * ax.figure.get_figwidth() * 72
+    # A vertical label is about one font size wide; leave a fifth as a gap.
+    spacing = width_points / max(n_shown, 1)
+    return float(np.clip(0.8 * spacing, MIN_LEAF_FONT_SIZE, MAX_LEAF_FONT_SIZE))
+
+
+def _set_height_scale(ax, height_scale: str, heights: np.ndarray) -> str:
+    """Scale the y axis; return the words for the axis label."""
+    if height_scale == "sqrt":
+
+        def forward(y):
+            return np.sqrt(np.maximum(y, 0))
+
+        def inverse(y):
+            return np.square(y)
+
+        ax.set_yscale("function", functions=(forward, inverse))
+        return " (square-root scale)"
+    if height_scale == "log":
+        positive = heights[heights > 0]
+        if positive.size:
+            # Logarithmic above the lowest merge, linear below it, so that
+            # the leaves at height 0 stay on the axis.
+            ax.set_yscale("symlog", linthresh=float(positive.min()), linscale=0.5)
+            return " (log scale)"
+    return ""
+
+
+def plot_dendrogram(
+    estimator_or_linkage, ax=None, *, height_scale="linear", **dendrogram_kwargs
+):
     """Plot the tree of a fitted clusterer, or a linkage matrix, as a dendrogram.
 
     The geometry is computed by :func:`scipy.cluster.hierarchy.dendrogram`;
@@ -89,14 +131,24 @@ def plot_dendrogram(estimator_or_linkage, ax=None, **dendrogram_kwargs):
         fitted :class:`~sklearn.pipeline.Pipeline` ending in one), or a SciPy
         linkage matrix.
     ax : matplotlib Axes, default=None
-        The Axes to draw on. ``None`` creates a new figure.
+        The Axes to draw on. ``None`` creates a new figure with matplotlib's
+        constrained layout, so that the axis labels and the leaf labels are
+        not cut off at any figure size.
+    height_scale : {"linear", "sqrt", "log"}, default="linear"
+        The scale of the height axis. The top merges of a tree often dwarf
+        the rest, flattening the structure inside the clusters; ``"sqrt"``
+        (for Ward-type costs, the scale of distances) or ``"log"``
+        (logarithmic above the lowest positive merge, linear below it) show
+        it. Tick labels stay merge costs.
     **dendrogram_kwargs
         Passed to :func:`scipy.cluster.hierarchy.dendrogram`, overriding the
         defaults. By default a tree with more than 50 leaves is truncated to
         its last 30 merged nodes (``truncate_mode="lastp", p=30``; leaf labels
         in parentheses are node sizes); pass ``truncate_mode=None`` to draw
         every leaf. For a fitted estimator, ``color_threshold`` defaults to a
-        height that colours each of its flat clusters separately.
+        height that colours each of its flat clusters separately. Leaf labels
+        are vertical (``leaf_rotation=90``) and sized to the space each leaf
+        has (``leaf_font_size``, 4 to 10 points), so that they do not overlap.
 
     Returns
     -------
@@ -122,12 +174,17 @@ def plot_dendrogram(estimator_or_linkage, ax=None, **dendrogram_kwargs):
     >>> ax = plot_dendrogram(model)  # doctest: +SKIP
     """
     linkage, estimator = _as_linkage(estimator_or_linkage)
+    if height_scale not in HEIGHT_SCALES:
+        raise ValueError(
+            f"height_scale must be one of {', '.join(map(repr, HEIGHT_SCALES))}; "
+            f"got {height_scale!r}."
+        )
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            "plot_dendrogram needs matplotlib, which is not installed. Install it "
-            "with: pip install 'sklearn-rae[plot]' (or pip install matplotlib)."
+            "plot_dendrogram needs matplotlib, a dependency of sklearn-rae that is "
+            "missing from this environment. Install it with: pip install matplotlib."
         ) from exc
 
     n_leaves = linkage.shape[0] + 1
@@ -140,9 +197,22 @@ def plot_dendrogram(estimator_or_linkage, ax=None, **dendrogram_kwargs):
         if cut is not None:
             kwargs["color_threshold"] = cut
     if ax is None:
-        _, ax = plt.subplots()
-    dendrogram(linkage, ax=ax, **kwargs)
-    ax.set_ylabel("merge cost (linkage height)")
+        _, ax = plt.subplots(layout="constrained")
+    truncated = kwargs.get("truncate_mode") is not None
+    n_shown = (
+        min(kwargs.get("p", TRUNCATED_LEAVES), n_leaves) if truncated else n_leaves
+    )
+    kwargs.setdefault("leaf_rotation", 90.0)
+    kwargs.setdefault("leaf_font_size", _leaf_font_size(ax, n_shown))
+    with warnings.catch_warnings():
+        # A tree of identical samples has no height; SciPy's attempt to set
+        # identical y limits warns, and the limits are set below instead.
+        warnings.filterwarnings("ignore", "Attempting to set identical")
+        dendrogram(linkage, ax=ax, **kwargs)
+    if not np.any(linkage[:, 2] > 0):
+        ax.set_ylim(0, 1)
+    scale_words = _set_height_scale(ax, height_scale, linkage[:, 2])
+    ax.set_ylabel("merge cost (linkage height)" + scale_words)
     if kwargs.get("truncate_mode") is not None:
         ax.set_xlabel("sample index, or (number of samples) of a truncated node")
     else:

@@ -4,6 +4,7 @@ import csv
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,12 @@ def _text_npy(tmp_path):
     return [str(path)]
 
 
+def _npz(tmp_path, **arrays):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    return [str(path)]
+
+
 def _truncated_npy(tmp_path):
     path = tmp_path / "truncated.npy"
     np.save(path, np.zeros((100, 3)))
@@ -169,6 +176,19 @@ BAD_INPUTS = {
     "nan in csv": (lambda p: _bad_csv(p, "1,2\n3,nan\n"), "NaN or infinite"),
     "binary csv": (lambda p: _binary_csv(p), "not a text file"),
     "one sample": (lambda p: _bad_csv(p, "1,2\n"), "at least 2"),
+    "one sample after a header": (
+        lambda p: _bad_csv(p, "a,b\n1,2\n"),
+        "holds 1 sample after its header line",
+    ),
+    "hexadecimal first row": (
+        lambda p: _bad_csv(p, "0x10,2\n3,4\n"),
+        "line 1, column 1: '0x10' is not a number",
+    ),
+    "npz of two arrays": (
+        lambda p: _npz(p, a=np.zeros((3, 2)), b=np.ones(3)),
+        "holds 2 arrays (a, b); expected one",
+    ),
+    "npz of a 1-D array": (lambda p: _npz(p, a=np.zeros(3)), "expected a 2-D array"),
     "1-D npy": (lambda p: _bad_npy(p, np.arange(5.0)), "expected a 2-D array"),
     "3-D npy": (lambda p: _bad_npy(p, np.zeros((2, 2, 2))), "expected a 2-D array"),
     "string npy": (lambda p: _bad_npy(p, np.array([["a", "b"]])), "expected numbers"),
@@ -217,6 +237,10 @@ def test_main_reports_bad_input_in_one_line(case, tmp_path, capsys):
         (["--merge-cost", "nonsense"], "invalid choice: 'nonsense'"),
         (["--no-such-option"], "unrecognized arguments"),
         (["a.csv", "b.csv"], "unrecognized arguments"),
+        (["--random-state", "-1"], "-1 is not between 0 and 4294967295"),
+        (["--random-state", "2**32"], "'2**32' is not an integer"),
+        (["--columns", "a", "--drop-columns", "b"], "not allowed with"),
+        (["--columns", "a,,b"], "not a comma-separated list"),
     ],
 )
 def test_main_reports_bad_options_in_one_line(args, message, tmp_path, capsys):
@@ -297,3 +321,177 @@ def test_main_reports_each_warning_once(tmp_path, capsys):
     assert all(line.startswith("sklearn-rae: warning: ") for line in lines)
     assert len(set(lines)) == len(lines)
     assert any("Training diverged at step" in line for line in lines)
+
+
+def test_main_job_dependencies_are_core_dependencies():
+    # ``pip install .`` alone must give the command line its dendrogram.
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    names = [
+        dep.split(">")[0].split("=")[0].split("[")[0] for dep in project["dependencies"]
+    ]
+    assert "matplotlib" in names
+    test_names = [dep.split(">")[0] for dep in project["optional-dependencies"]["test"]]
+    assert "skops" in test_names
+
+
+@pytest.mark.parametrize(
+    "text, args, message",
+    [
+        ("a,b\n1,2\n3,4\n", ["--columns", "a,c"], "no column named 'c' ('a', 'b')"),
+        ("1,2\n3,4\n", ["--columns", "a"], "no column named 'a' (the file has no"),
+        ("1,2\n3,4\n", ["--drop-columns", "3"], "position 3 is not between 1 and 2"),
+        ("a,b\n1,2\n3,4\n", ["--drop-columns", "a,2"], "no column would be left"),
+        ("a,b\n1,2\n3,4\n", ["--columns", "a,1"], "a column is named twice"),
+    ],
+)
+def test_main_reports_bad_columns_as_usage_errors(
+    text, args, message, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    assert main([*_bad_csv(tmp_path, text), *args, "--output-dir", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert message in captured.err
+    assert not out.exists()
+
+
+def _linkage_of(tmp_path, name, args):
+    out = tmp_path / name
+    assert main([*args, "--max-iter", "2", "--quiet", "--output-dir", str(out)]) == 0
+    return np.load(out / "linkage.npy")
+
+
+def test_main_leaves_out_an_identifier_column(tmp_path, capsys):
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA)
+    expected = _linkage_of(tmp_path, "npy", [str(npy_path)])
+    ids = np.arange(1000, 1000 + len(DATA))[:, None]
+    named = _write_csv(
+        tmp_path / "named.csv", np.hstack([ids, DATA]).tolist(), ["id", "a", "b", "c"]
+    )
+    unnamed = _write_csv(tmp_path / "unnamed.csv", np.hstack([ids, DATA]).tolist())
+    capsys.readouterr()
+    for path in (named, unnamed):
+        np.testing.assert_array_equal(
+            _linkage_of(tmp_path, path.stem, [str(path)]), expected
+        )
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert "sklearn-rae: warning: leaving out " in err
+        assert "row identifier" in err and "--columns" in err
+    # Given explicitly, every column is used.
+    kept = _linkage_of(tmp_path, "kept", [str(named), "--columns", "id,a,b,c"])
+    assert not np.array_equal(kept, expected)
+    assert capsys.readouterr().err == ""
+
+
+def test_main_leaves_out_a_pandas_index_column(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    path = tmp_path / "frame.csv"
+    # Shuffled rows: the index is named by pandas' empty header field only.
+    frame = pd.DataFrame(DATA, columns=["a", "b", "c"], index=[3, 0, 6, 1, 5, 2, 4])
+    frame.to_csv(path)
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA)
+    expected = _linkage_of(tmp_path, "npy", [str(npy_path)])
+    capsys.readouterr()
+    np.testing.assert_array_equal(_linkage_of(tmp_path, "csv", [str(path)]), expected)
+    assert "leaving out 'column 1 (unnamed)'" in capsys.readouterr().err
+
+
+def test_main_selects_columns_by_name_and_position(tmp_path, capsys):
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA[:, [2, 0]])
+    expected = _linkage_of(tmp_path, "npy", [str(npy_path)])
+    path = _write_csv(tmp_path / "d.csv", DATA.tolist(), ["x", "y", "z"])
+    for name, args in [
+        ("names", ["--columns", "z,x"]),
+        ("positions", ["--columns", "3, 1"]),
+    ]:
+        linkage = _linkage_of(tmp_path, name, [str(path), *args])
+        np.testing.assert_array_equal(linkage, expected)
+    np.save(npy_path, DATA[:, [0, 2]])
+    expected = _linkage_of(tmp_path, "npy2", [str(npy_path)])
+    for name, args in [
+        ("drop", ["--drop-columns", "y"]),
+        ("drop2", ["--drop-columns", "2"]),
+    ]:
+        linkage = _linkage_of(tmp_path, name, [str(path), *args])
+        np.testing.assert_array_equal(linkage, expected)
+    out = tmp_path / "shown"
+    assert (
+        main(
+            [str(path), "--columns", "z,x", "--max-iter", "0", "--output-dir", str(out)]
+        )
+        == 0
+    )
+    assert "columns used: z, x\n" in capsys.readouterr().out
+
+
+def test_main_warns_about_columns_of_different_scales(tmp_path, capsys):
+    path = _write_csv(
+        tmp_path / "d.csv", (DATA * [1.0, 1000.0, 1.0]).tolist(), ["a", "grams", "c"]
+    )
+    args = [
+        str(path),
+        "--max-iter",
+        "0",
+        "--quiet",
+        "--output-dir",
+        str(tmp_path / "o"),
+    ]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "sklearn-rae: warning: the columns' scales differ by a factor of" in err
+    assert "'grams'" in err and "--standardize" in err
+    for option in ("--standardize", "--no-standardize"):
+        assert main([*args, option]) == 0
+        assert capsys.readouterr().err == ""
+
+
+def test_main_checks_the_output_dir_before_training(tmp_path, capsys, monkeypatch):
+    from sklearn_rae import RecursiveAutoencoderClustering
+
+    def fit(*args, **kwargs):
+        raise AssertionError("fit must not run")
+
+    monkeypatch.setattr(RecursiveAutoencoderClustering, "fit", fit)
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for out, message in [
+        (a_file, "exists and is not a directory"),
+        (a_file / "sub", f"cannot be created: {a_file} is not a directory"),
+    ]:
+        assert main(["--output-dir", str(out)]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.count("\n") == 1
+        assert message in captured.err
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert main(["--output-dir", str(locked)]) == 1
+        assert "permission denied" in capsys.readouterr().err
+
+
+def test_main_reads_a_single_array_npz(tmp_path):
+    npy_path = tmp_path / "d.npy"
+    np.save(npy_path, DATA)
+    npz_path = tmp_path / "d.npz"
+    np.savez_compressed(npz_path, data=DATA)
+    np.testing.assert_array_equal(
+        _linkage_of(tmp_path, "npz", [str(npz_path)]),
+        _linkage_of(tmp_path, "npy", [str(npy_path)]),
+    )
+
+
+def test_main_on_constant_data_writes_nothing_raw_to_stderr(tmp_path, capsys):
+    path = _bad_csv(tmp_path, "1,2\n1,2\n1,2\n1,2\n")
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        assert main([*path, "--quiet", "--output-dir", str(tmp_path / "out")]) == 0
+    assert [str(w.message) for w in leaked] == []
+    assert capsys.readouterr().err == ""
+    assert (tmp_path / "out" / "dendrogram.png").is_file()

@@ -141,11 +141,27 @@ def test_training_uses_connected_windows(monkeypatch):
 
 
 def test_fit_with_connectivity_skips_the_quadratic_memory_check():
-    X, _ = _regimes(n_per_regime=20)
-    # 60 samples need ~14 KiB for the dense cache; a 1 KiB limit would refuse.
+    X, _ = _regimes(n_per_regime=100)
+    # 300 samples need ~350 KiB for the dense cache; a chain, ~75 KiB.
     model = RecursiveAutoencoderClustering(
-        connectivity=chain_adjacency(len(X)), memory_limit=1024, max_iter=0
+        connectivity=chain_adjacency(len(X)), memory_limit=150_000, max_iter=0
     )
     assert model.fit(X).n_clusters_ == 2
-    with pytest.raises(MemoryError):
-        RecursiveAutoencoderClustering(memory_limit=1024, max_iter=0).fit(X)
+    with pytest.raises(MemoryError, match="pair-cost cache"):
+        RecursiveAutoencoderClustering(memory_limit=150_000, max_iter=0).fit(X)
+
+
+def test_memory_limit_counts_the_edges_of_the_connectivity_graph():
+    X, _ = _regimes(n_per_regime=100)
+    complete = np.ones((len(X), len(X)))
+    model = RecursiveAutoencoderClustering(
+        connectivity=complete, memory_limit=3e6, max_iter=0
+    )
+    with pytest.raises(
+        MemoryError, match=r"for the 44850 edges of the connectivity graph.*sparser"
+    ):
+        model.fit(X)
+    assert not hasattr(model, "labels_")
+    sparse = kneighbors_graph(X, 10, include_self=False)
+    model.set_params(connectivity=sparse).fit(X)
+    assert model.n_clusters_ == 2

@@ -75,3 +75,30 @@ def test_docs_build_without_warnings(tmp_path):
     ).read_text()
     for method in ("fit", "predict", "score", "fit_predict"):
         assert f'id="sklearn_rae.RecursiveAutoencoderClustering.{method}"' in api
+    assert "Added in version" not in api
+
+
+def test_api_docstrings_carry_no_inherited_version_notes():
+    # scikit-learn's "versionadded" notes are about scikit-learn's releases,
+    # not this package's.
+    from sklearn_rae import RecursiveAutoencoderClustering
+
+    for name in ("fit", "fit_predict", "predict", "score"):
+        doc = getattr(RecursiveAutoencoderClustering, name).__doc__
+        assert "versionadded" not in doc, name
+
+
+def test_doc_pages_repeat_no_paragraph():
+    # A paragraph, or the lead-in line of a list ("What the numbers say:"),
+    # written twice on one page.
+    for page in sorted(DOCS_DIR.glob("*.md")) + sorted(DOCS_DIR.glob("*.rst")):
+        blocks = [b.strip() for b in page.read_text().split("\n\n") if b.strip()]
+        leads = []
+        for block in blocks:
+            first = block.splitlines()[0]
+            if block[0].isalpha() and first.endswith(":"):
+                leads.append(first)
+            elif len(block) > 200:
+                leads.append(" ".join(block.split()))
+        repeated = {lead for lead in leads if leads.count(lead) > 1}
+        assert not repeated, (page.name, repeated)

@@ -1,6 +1,9 @@
 """RecursiveAutoencoderClustering: fitted attributes, SciPy interop, predict, score."""
 
 import pickle
+import time
+import tracemalloc
+import warnings
 
 import joblib
 import numpy as np
@@ -16,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._estimator import init_merger_weights
+from sklearn_rae._estimator import estimate_weight_memory, init_merger_weights
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +210,63 @@ def test_memory_guard_names_estimate_limit_and_way_out(blobs):
     ):
         model.fit(X)
     assert not hasattr(model, "labels_")
+
+
+@pytest.mark.parametrize("merge_cost", ["learned_metric", "cumulative"])
+def test_wide_data_is_refused_quickly_by_the_memory_guard(merge_cost):
+    # The weights grow with n_features**2 (a d x d embedding, 2d x d kernels,
+    # their gradients and Adam's moments): the guard counts them.
+    X = np.random.RandomState(0).randn(3, 2000)
+    model = RecursiveAutoencoderClustering(
+        merge_cost=merge_cost, max_iter=2, memory_limit=400 * 2**20
+    )
+    start = time.perf_counter()
+    with pytest.raises(MemoryError, match=r"weights over 2000 features.*PCA"):
+        model.fit(X)
+    assert time.perf_counter() - start < 2
+    # Building the untrained tree alone is within the limit.
+    if merge_cost == "learned_metric":
+        model.set_params(max_iter=0).fit(X)
+
+
+@pytest.mark.parametrize("merge_cost", ["learned_metric", "cumulative"])
+def test_fit_memory_on_wide_data_is_within_the_guard_estimate(merge_cost):
+    d = 300
+    X = np.random.RandomState(0).randn(3, d)
+    RecursiveAutoencoderClustering(merge_cost=merge_cost, max_iter=1).fit(X[:, :3])
+    tracemalloc.start()
+    try:
+        model = RecursiveAutoencoderClustering(
+            merge_cost=merge_cost, max_iter=3, random_state=0
+        ).fit(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < estimate_weight_memory(merge_cost, d, training=True)
+    if merge_cost == "learned_metric":
+        # Only the embedding is allocated: no 2d x d encoder or decoder, no
+        # copy of the weights at every step.
+        assert peak < 10 * 8 * d**2
+        assert "kernel_encode" not in model._merger_weights
+
+
+def test_learned_metric_merger_is_built_from_the_embedding_alone():
+    X = np.random.RandomState(1).randn(20, 3)
+    model = RecursiveAutoencoderClustering(max_iter=3, random_state=0).fit(X)
+    L = model._merger_weights["kernel_embed"]
+    a, b = X[:2], X[2:4]
+    h, c, o = (np.asarray(t) for t in model.merger_([a, b]))
+    np.testing.assert_allclose(c, np.hstack([a @ L, b @ L]), rtol=1e-6)
+    np.testing.assert_allclose(h, (a + b) @ L / 2, rtol=1e-6)
+    np.testing.assert_allclose(o, np.hstack([h, h]), rtol=1e-6)
+
+
+def test_learned_metric_on_wide_data_warns_of_slow_steps():
+    X = np.random.RandomState(0).randn(3, 2001)
+    model = RecursiveAutoencoderClustering(max_iter=1, memory_limit=None)
+    with pytest.warns(UserWarning, match=r"2001 features .* O\(n_features\*\*3\).*PCA"):
+        model.fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.set_params(max_iter=0).fit(X)  # nothing to train
+        model.set_params(max_iter=1).fit(X[:, :2000])

@@ -259,3 +259,72 @@ def test_fit_and_merger_leave_global_random_states_untouched():
     np.testing.assert_array_equal(numpy_state[1], expected_numpy[1])
     assert numpy_state[2:] == expected_numpy[2:]
     assert random.getstate() == expected_python
+
+
+def two_blobs():
+    rng = np.random.RandomState(0)
+    return np.vstack([rng.randn(10, 2), rng.randn(10, 2) + [8.0, 8.0]])
+
+
+def test_objective_that_grows_by_orders_of_magnitude_warns_and_keeps_best():
+    # A learning rate far too large throws the objective up by dozens of
+    # orders of magnitude without overflowing.
+    X = two_blobs()
+    with pytest.warns(RuntimeWarning, match=r"Training diverged.*thousandfold"):
+        model = fit(X, merge_cost="cumulative", learning_rate=1e3, max_iter=20)
+    assert max(model.loss_curve_) < 1e3 * min(model.loss_curve_)
+    untrained = fit(X, merge_cost="cumulative", max_iter=0)
+    assert_weights_equal(model._merger_weights, untrained._merger_weights)
+    assert model.score(X) == untrained.score(X)
+    assert model.score(X) > -1e3
+
+
+def test_ordinary_training_is_not_taken_for_a_blow_up():
+    X = two_blobs()
+    for merge_cost in ("cumulative", "learned_metric"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model = fit(X, merge_cost=merge_cost, max_iter=30)
+        assert model.n_iter_ == 30
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e-200, 1e-300, 5e-324])
+@pytest.mark.parametrize("merge_cost", ["learned_metric", "cumulative"])
+def test_data_too_small_to_square_is_refused_with_the_remedy(scale, merge_cost):
+    X = two_blobs() * scale
+    model = RecursiveAutoencoderClustering(merge_cost=merge_cost, max_iter=2)
+    with pytest.raises(
+        ValueError, match=r"too small to square in float64.*Scale the data"
+    ):
+        model.fit(X)
+    assert not hasattr(model, "labels_")
+
+
+def test_small_data_that_squares_fits_like_the_unscaled_data():
+    X = two_blobs()
+    expected = fit(X, max_iter=3).labels_
+    np.testing.assert_array_equal(fit(X * 1e-150, max_iter=3).labels_, expected)
+
+
+@pytest.mark.parametrize("merge_cost", ["learned_metric", "cumulative"])
+def test_merger_is_float64_like_the_fitted_weights(merge_cost):
+    X = two_blobs() * 1e40
+    model = fit(X, merge_cost=merge_cost, max_iter=0)
+    a, b = X[:3], X[3:6]
+    h, c, o = (np.asarray(t) for t in model.merger_([a, b]))
+    for output in (h, c, o):
+        assert output.dtype == np.float64
+        assert np.isfinite(output).all()
+    weights = model._merger_weights
+    if merge_cost == "learned_metric":
+        L = weights["kernel_embed"]
+        expected_c = np.hstack([a @ L, b @ L])
+    else:
+        expected_c = np.hstack([a, b])
+    np.testing.assert_allclose(c, expected_c, rtol=1e-12)
+    # Two leaves' reconstruction error is their merge cost, as the estimator
+    # computes it.
+    criterion = model._node_criterion(np.vstack([a[:1], b[:1]]))
+    n_nodes = model._node_labels.shape[0]
+    cost = criterion.pair_costs([n_nodes], [n_nodes + 1])[0, 0]
+    assert 0.5 * np.sum((o[0] - c[0]) ** 2) == pytest.approx(cost, rel=1e-9)

@@ -37,7 +37,7 @@ def test_gradient_equals_seed_tape(seed):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(7, 3)).astype(np.float32)
     weights = {k: v.astype(np.float32) for k, v in random_weights(3, rng).items()}
-    model = build_merger(weights)
+    model = build_merger(weights, dtype="float32")  # the seed's network
     expected_loss, expected_gradients = seed_tape_gradient(X, model)
 
     tree = greedy_linkage(CumulativeCriterion(weights, leaf_state(X)), len(X))

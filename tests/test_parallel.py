@@ -1,6 +1,7 @@
 """Model selection in worker processes: joblib's loky backend and Dask."""
 
 import os
+import warnings
 
 import joblib
 import numpy as np
@@ -132,3 +133,32 @@ def test_grid_search_on_dask_cluster(sequential):
             np.testing.assert_array_equal(
                 result.cv_results_[f"split{split}_test_{pool}"], 1
             )
+
+
+def test_loky_workers_are_not_replaced_when_a_grid_mixes_untrained_fits():
+    # loky replaces a worker whose memory grows by 300 MB after its first
+    # task; TensorFlow's import, in a later task than a first untrained fit,
+    # looked like such a leak.
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)  # fresh workers
+    X, _ = blobs()
+    grid = GridSearchCV(
+        RecursiveAutoencoderClustering(n_clusters=2, random_state=0),
+        {"max_iter": [0, 0, 2, 2], "shrinkage": [0.2, 0.4]},
+        scoring={"score": lambda est, X, y=None: est.score(X), "pid": process_id},
+        refit=False,
+        cv=KFold(2),
+        n_jobs=2,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with joblib.parallel_backend("loky"):
+            result = grid.fit(X)
+    assert [str(w.message) for w in caught if "worker stopped" in str(w.message)] == []
+    pids = {
+        pid
+        for split in range(2)
+        for pid in result.cv_results_[f"split{split}_test_pid"]
+    }
+    assert len(pids) <= 2

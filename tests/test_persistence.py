@@ -158,3 +158,41 @@ def test_same_random_state_same_results_in_two_processes(runs):
     assert len(fitted["loss_curve"]) == 4
     for name in ("linkage", "loss_curve", "labels", "predicted"):
         np.testing.assert_array_equal(loaded[name], fitted[name], err_msg=name)
+
+
+def _user_guide_block(heading):
+    """The first python code block under ``heading`` in the user guide."""
+    text = (ROOT / "docs" / "user_guide.rst").read_text()
+    section = text[text.index(f"\n{heading}\n") :]
+    lines = section[section.index(".. code-block:: python") :].splitlines()[1:]
+    block = []
+    for line in lines:
+        if line.strip() and not line.startswith(" "):
+            break
+        block.append(line)
+    return textwrap.dedent("\n".join(block))
+
+
+def test_skops_example_of_the_user_guide(tmp_path, monkeypatch):
+    # The documented safe alternative to pickle, run as written.
+    pytest.importorskip("skops")
+    from sklearn_rae import RecursiveAutoencoderClustering
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(10, 3), rng.randn(10, 3) + 5])
+    model = RecursiveAutoencoderClustering(max_iter=3, random_state=0).fit(X)
+    assert model.merger_ is not None  # a built Keras model is not saved
+    monkeypatch.chdir(tmp_path)
+    namespace = {"model": model, "X": X}
+    exec(_user_guide_block("Saving a model"), namespace)
+    loaded = namespace["loaded"]
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.labels_, model.labels_)
+    np.testing.assert_array_equal(loaded.linkage_matrix_, model.linkage_matrix_)
+    assert loaded.score(X) == model.score(X)
+    assert loaded.get_params() == model.get_params()
+
+    import skops.io as sio
+
+    with pytest.raises(sio.exceptions.UntrustedTypesFoundException):
+        sio.load(tmp_path / "model.skops")

@@ -127,7 +127,7 @@ def test_plot_dendrogram_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     Z = linkage(np.random.RandomState(0).randn(5, 2), "ward")
-    with pytest.raises(ImportError, match=r"pip install 'sklearn-rae\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install matplotlib"):
         plot_dendrogram(Z)
 
 
@@ -157,3 +157,79 @@ def test_linkage_to_frame_without_pandas(monkeypatch):
     Z = linkage(np.random.RandomState(0).randn(5, 2), "ward")
     with pytest.raises(ImportError, match="linkage_to_frame needs pandas"):
         linkage_to_frame(Z)
+
+
+def _text_boxes(fig, texts):
+    renderer = fig.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for t in texts if t.get_text()]
+
+
+@pytest.mark.parametrize("n_samples", [12, 50, 150])
+def test_plot_dendrogram_at_the_default_size_cuts_and_overlaps_nothing(n_samples):
+    X = np.random.RandomState(0).randn(n_samples, 3)
+    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=0).fit(X)
+    ax = plot_dendrogram(model)
+    fig = ax.figure
+    fig.canvas.draw()
+    figure_box = fig.bbox
+    labels = _text_boxes(fig, ax.get_xticklabels())
+    assert labels
+    for box in [*labels, *_text_boxes(fig, [ax.xaxis.label, ax.yaxis.label])]:
+        assert figure_box.x0 <= box.x0 and box.x1 <= figure_box.x1, box
+        assert figure_box.y0 <= box.y0 and box.y1 <= figure_box.y1, box
+    for left, right in zip(labels[:-1], labels[1:], strict=True):
+        assert left.x1 <= right.x0, (left, right)
+
+
+@pytest.mark.parametrize(
+    "height_scale, yscale", [("sqrt", "function"), ("log", "symlog")]
+)
+def test_plot_dendrogram_height_scale_shows_the_merges_inside_clusters(
+    height_scale, yscale
+):
+    # Tight blobs far apart: on a linear axis the merges inside the blobs
+    # are squashed against the leaves.
+    X = np.repeat([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]], 8, axis=0)
+    X += np.random.RandomState(0).randn(len(X), 2)
+    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=0).fit(X)
+    inner = model.linkage_matrix_[len(X) - 4, 2]  # the highest inside a blob
+
+    def drawn_fraction(ax):
+        ax.figure.canvas.draw()
+        bottom, top = ax.get_ylim()
+        to_axes = ax.transData.transform
+        y0, y1, yi = (to_axes([[0, v]])[0, 1] for v in (bottom, top, inner))
+        return (yi - y0) / (y1 - y0)
+
+    linear = plot_dendrogram(model)
+    scaled = plot_dendrogram(model, height_scale=height_scale)
+    assert drawn_fraction(linear) < 0.001
+    assert drawn_fraction(scaled) > 20 * drawn_fraction(linear)
+    if height_scale == "log":
+        assert drawn_fraction(scaled) > 0.3
+    assert scaled.get_yscale() == yscale
+    assert "scale)" in scaled.get_ylabel()
+    # Tick labels are still merge costs: the top merge is drawn at its height.
+    top = max(
+        max(segment[:, 1]) for c in scaled.collections for segment in c.get_segments()
+    )
+    assert top == pytest.approx(model.linkage_matrix_[-1, 2])
+
+
+def test_plot_dendrogram_rejects_an_unknown_height_scale():
+    Z = linkage(np.random.RandomState(0).randn(5, 2), "ward")
+    with pytest.raises(ValueError, match="height_scale must be one of 'linear'"):
+        plot_dendrogram(Z, height_scale="log10")
+
+
+def test_gallery_figures_use_constrained_layout():
+    # Figures laid out by hand (or not at all) clip their labels in the
+    # rendered gallery.
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "docs" / "examples"
+    for path in sorted(examples.glob("plot_*.py")):
+        text = path.read_text()
+        calls = text.count("plt.subplots(") + text.count("plt.figure(")
+        assert text.count('layout="constrained"') >= calls, path.name
+        assert "tight_layout" not in text, path.name

@@ -69,7 +69,7 @@ table = timings.pivot_table(
 )
 print(table.to_string(float_format=lambda s: f"{s:.4f}"))
 
-fig, ax = plt.subplots(figsize=(7, 4.5))
+fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
 for method in table.columns:
     column = table[method].dropna()
     ax.loglog(column.index, column.to_numpy(), marker="o", label=method)

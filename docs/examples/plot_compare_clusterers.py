@@ -63,7 +63,12 @@ print(table.round(3).to_string())
 # column shows the known classes.
 methods = list(clusterers(2))
 fig, axes = plt.subplots(
-    len(datasets), len(methods) + 1, figsize=(12, 8), sharex="row", sharey="row"
+    len(datasets),
+    len(methods) + 1,
+    figsize=(12, 8),
+    sharex="row",
+    sharey="row",
+    layout="constrained",
 )
 for row, (data_name, (X, y)) in enumerate(datasets.items()):
     xy = PCA(n_components=2).fit_transform(StandardScaler().fit_transform(X))
@@ -81,7 +86,6 @@ for row, (data_name, (X, y)) in enumerate(datasets.items()):
             ax.set_title(
                 f"{title}\nARI {ari_value:.2f}" if row == 0 else f"ARI {ari_value:.2f}"
             )
-fig.tight_layout()
 plt.show()
 
 # %%

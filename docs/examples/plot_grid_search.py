@@ -47,7 +47,7 @@ print(results.to_string(index=False))
 print("best:", search.best_params_)
 
 # %%
-fig, ax = plt.subplots(figsize=(6, 3.5))
+fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
 ax.errorbar(
     results["param_rae__shrinkage"].astype(float),
     results["mean_test_score"],

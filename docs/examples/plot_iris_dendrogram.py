@@ -43,7 +43,7 @@ print(
 # 150 leaves are too many to read, so the dendrogram shows the last 30 merged
 # nodes; the numbers in parentheses are their sizes. Each flat cluster has its
 # own colour.
-fig, ax = plt.subplots(figsize=(9, 4.5))
+fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
 plot_dendrogram(model, ax=ax)
 ax.set_title("iris, merge_cost='learned_metric'")
 plt.show()
@@ -52,8 +52,16 @@ plt.show()
 # Pass ``truncate_mode=None`` for every leaf, or any other argument of
 # :func:`scipy.cluster.hierarchy.dendrogram`, for example ``p`` for the number
 # of nodes shown.
-fig, ax = plt.subplots(figsize=(9, 4.5))
+fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
 plot_dendrogram(model, ax=ax, p=12)
+plt.show()
+
+# %%
+# The top merges dwarf the rest: ``height_scale="sqrt"`` (the scale of
+# distances, for Ward-type costs) or ``"log"`` shows the structure inside the
+# clusters. The tick labels are still merge costs.
+fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+plot_dendrogram(model, ax=ax, height_scale="log")
 plt.show()
 
 # %%
@@ -68,7 +76,7 @@ print(frame.tail(8).to_string(index=False))
 # Training curve
 # --------------
 # ``loss_curve_`` holds the tree objective at every gradient step.
-fig, ax = plt.subplots(figsize=(6, 3.5))
+fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
 ax.plot(range(1, model.n_iter_ + 1), model.loss_curve_)
 ax.set_xlabel("gradient step")
 ax.set_ylabel("tree objective")

@@ -56,7 +56,7 @@ print("true boundaries:   ", np.cumsum(lengths)[:-1])
 # %%
 # The series coloured by segment
 # ------------------------------
-fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True, layout="constrained")
 time = np.arange(n_samples)
 for ax, labels, title in [
     (axes[0], regimes, "true regimes"),
@@ -69,5 +69,4 @@ for ax, labels, title in [
         ax.scatter(time[inside], series[inside, 0], s=4, label=f"{label}")
     ax.set_title(title)
 axes[1].set_xlabel("time step")
-fig.tight_layout()
 plt.show()

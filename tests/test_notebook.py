@@ -1,0 +1,55 @@
+"""What a notebook does with a model: display it, inspect it, without TensorFlow."""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from sklearn_rae import RecursiveAutoencoderClustering
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_displaying_an_unpickled_model_does_not_import_tensorflow(tmp_path):
+    X = np.random.RandomState(0).randn(20, 2)
+    model = RecursiveAutoencoderClustering(max_iter=2, random_state=0).fit(X)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    script = textwrap.dedent(
+        f"""
+        import pickle, sys
+        model = pickle.loads(open({str(path)!r}, "rb").read())
+        html = model._repr_html_()
+        assert "RecursiveAutoencoderClustering" in html and "labels_" in html
+        repr(model)
+        model.get_params()
+        names = dir(model)
+        assert "labels_" in names and "merger_" not in names, names
+        assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+        model.merger_  # still there when asked for
+        assert "merger_" in dir(model)
+        """
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_dir_lists_merger_once_tensorflow_is_loaded():
+    X = np.random.RandomState(0).randn(20, 2)
+    model = RecursiveAutoencoderClustering(max_iter=2, random_state=0).fit(X)
+    assert "merger_" in dir(model)  # training loaded TensorFlow
+    assert "merger_" not in dir(RecursiveAutoencoderClustering())
