@@ -52,26 +52,34 @@ SPANNING_NEIGHBOURS = 15
 def _prim_edges(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Euclidean minimum spanning tree of ``Z`` by Prim's algorithm.
 
-    ``O(n^2 d)`` time and ``O(n d)`` memory; ties go to the lower index.
+    ``O(n^2 d)`` time, ``O(n d)`` memory. The samples not yet in the tree are
+    kept packed at the front of a copy of ``Z``, so step ``t`` touches only the
+    ``n - t`` of them.
     """
     n = Z.shape[0]
-    in_tree = np.zeros(n, dtype=bool)
-    best = np.full(n, np.inf)
-    parent = np.zeros(n, dtype=np.intp)
+    outside = np.arange(1, n)  # samples not in the tree, packed
+    points = Z[outside].copy()
+    squared_norms = np.einsum("ij,ij->i", points, points)
+    difference = points - Z[0]
+    best = np.einsum("ij,ij->i", difference, difference)  # to the tree
+    parent = np.zeros(n - 1, dtype=np.intp)
     first = np.empty(n - 1, dtype=np.intp)
     second = np.empty(n - 1, dtype=np.intp)
-    squared_norms = np.einsum("ij,ij->i", Z, Z)
-    current = 0
     for step in range(n - 1):
-        in_tree[current] = True
-        distance = squared_norms - 2.0 * (Z @ Z[current]) + squared_norms[current]
-        closer = (distance < best) & ~in_tree
-        best[closer] = distance[closer]
-        parent[closer] = current
-        best[current] = np.inf
-        candidates = np.where(in_tree, np.inf, best)
-        current = int(np.argmin(candidates))
-        first[step], second[step] = parent[current], current
+        m = n - 1 - step
+        j = int(np.argmin(best[:m]))
+        added = outside[j]
+        first[step], second[step] = parent[j], added
+        point, norm = points[j].copy(), squared_norms[j]
+        # Move the last packed sample into the freed place.
+        last = m - 1
+        for array in (outside, points, squared_norms, best, parent):
+            array[j] = array[last]
+        m = last
+        distance = squared_norms[:m] - 2.0 * (points[:m] @ point) + norm
+        closer = distance < best[:m]
+        best[:m][closer] = distance[closer]
+        parent[:m][closer] = added
     return first, second
 
 

@@ -39,6 +39,7 @@ CLEAR_ERRORS = [
     "Input X contains NaN",
     "Input X contains infinity",
     r"The merge costs of this data are not finite in float64 .* scale the data",
+    r"too small to square in float64.* Scale the data",
 ]
 
 values = st.one_of(
@@ -97,8 +98,13 @@ def test_fit_gives_clear_error_or_valid_finite_tree(
     except (ValueError, TypeError) as error:
         message = str(error)
         assert any(re.search(pattern, message) for pattern in CLEAR_ERRORS), message
-        # Only data that is not finite, or whose merge costs overflow, fails.
-        assert not np.isfinite(X).all() or np.abs(X).max() > 1e100
+        # Only data that is not finite, whose merge costs overflow, or whose
+        # differences underflow when squared, fails.
+        assert (
+            not np.isfinite(X).all()
+            or np.abs(X).max() > 1e100
+            or np.ptp(X, axis=0).max() < 1e-150
+        )
         return
 
     assert np.isfinite(X).all()
