@@ -19,7 +19,7 @@ the random states and the fit time (mean over the reference partitions, of
 the last random state); with ``--candidates``, the graph-criterion prototypes of
 ``benchmarks/criterion_candidates.py``; then the published methods. The last
 rows give the means and the number of sets where each method is at or above
-the best published method.
+the best of the published Ward, k-means, Gaussian mixture and Genie.
 
 Run from the repository root (the folder is an argument; the data are not
 part of this repository)::
@@ -142,7 +142,8 @@ def main():
             cells.append(f"{published[method]:.3f}")
         print("| " + " | ".join(cells) + " |", flush=True)
 
-    best = np.max([table[method] for method in PUBLISHED], axis=0)
+    # The anchors: Ward, k-means, the Gaussian mixture and Genie.
+    best = np.max([table[method] for method in PUBLISHED[:4]], axis=0)
 
     def at_or_above(method):
         return str(int(np.sum(np.asarray(table[method]) >= best - 5e-4)))

@@ -226,7 +226,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     distance_threshold : float or None, default=None
         The linkage height at and above which clusters are not merged. If not
         ``None``, ``n_clusters`` must be ``None``.
-    merge_cost : {"learned_metric", "cumulative"}, default="learned_metric"
+    merge_cost : {"learned_metric", "boundary", "cumulative"}, \
+            default="learned_metric"
         The merge criterion.
 
         - ``"learned_metric"``: the merge encoder embeds both children with a
@@ -241,6 +242,21 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
           flat cut, normalised to an embedding of unit volume and with
           ``shrinkage``: it learns the metric in which the flat clusters are
           tightest.
+        - ``"boundary"``: the same merge encoder (shared embedding ``L``,
+          size-weighted average, copy), given for each child its boundary
+          point instead of its mean: the end of the edge of the minimum
+          spanning tree of ``X @ L`` (or of ``connectivity``) that joins the two
+          children. Merges follow that tree's edges, at the cost
+          ``n_a n_b / (n_a + n_b) |(p_a - p_b) @ L|^2 / 2`` of the gap
+          ``p_a - p_b`` between the children: small clusters merge first and
+          large ones only across a small gap, so the tree follows rings,
+          moons, lines and other non-convex shapes where Ward's cost cuts them.
+          Training minimises the same objective over the boundary gaps below
+          the cut. ``predict`` gives a new sample the cluster of its nearest
+          training sample in the embedding. Time ``O(n_samples**2)`` and
+          memory ``O(n_samples * n_features)`` for the exact spanning tree up to
+          5,000 samples; above, the spanning tree of the 15-nearest-neighbour
+          graph.
         - ``"cumulative"``: the seed's criterion, exactly. A merged node's score
           is the reconstruction error ``||o - c||^2 / 2`` of its children plus
           both children's scores; leaves score 0 and are embedded as the sample
