@@ -22,6 +22,12 @@ from ._graph_tree import (
     n_connected_components,
     symmetric_adjacency,
 )
+from ._likelihood import (
+    cut_path,
+    mixture_log_likelihood,
+    mixture_n_parameters,
+    tied_mixture,
+)
 from ._tree import (
     GreedyTree,
     cut_linkage,
@@ -129,9 +135,14 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int or None, default=2
+    n_clusters : int, "auto" or None, default=2
         The number of clusters to find. It must be ``None`` if
-        ``distance_threshold`` is not ``None``.
+        ``distance_threshold`` is not ``None``. ``"auto"`` chooses it from the
+        fitted tree: of the cuts into 1 to ``k_max`` clusters, the one whose
+        Gaussian mixture (see :meth:`score`) has the lowest BIC on the training
+        data, where ``k_max`` is 30, or less if the mixture would have as many
+        free parameters as there are samples. Training then uses, at each
+        step, the cut of lowest BIC of that step's tree over its batch.
     distance_threshold : float or None, default=None
         The linkage height at and above which clusters are not merged. If not
         ``None``, ``n_clusters`` must be ``None``.
@@ -215,7 +226,16 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     labels_ : ndarray of shape (n_samples,)
         Cluster label of each sample, consecutive integers from 0.
     n_clusters_ : int
-        The number of flat clusters.
+        The number of flat clusters (with ``n_clusters="auto"``, the chosen
+        one).
+    cut_n_clusters_ : ndarray of shape (k_max,)
+        With ``n_clusters="auto"`` only: the candidate numbers of clusters,
+        ``1, ..., k_max``.
+    cut_bic_ : ndarray of shape (k_max,)
+        With ``n_clusters="auto"`` only: the BIC on the training data of the
+        cut into each of ``cut_n_clusters_`` clusters, so that
+        ``n_clusters_ = cut_n_clusters_[argmin(cut_bic_)]``. Plot one against
+        the other to see how clear the choice is.
     n_leaves_ : int
         Number of leaves in the tree, ``n_samples``.
     n_features_in_ : int
@@ -290,7 +310,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        "n_clusters": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+            None,
+        ],
         "distance_threshold": [Interval(Real, 0, None, closed="left"), None],
         "merge_cost": [StrOptions(set(CRITERIA))],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -380,7 +404,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             )
         X = self._validate_samples(X, reset=True, ensure_min_samples=2)
         n_samples = X.shape[0]
-        if self.n_clusters is not None and self.n_clusters > n_samples:
+        if _fixed_k(self.n_clusters) and self.n_clusters > n_samples:
             raise ValueError(
                 f"Cannot find n_clusters={self.n_clusters} clusters in "
                 f"{n_samples} samples: n_clusters must be at most n_samples."
@@ -405,9 +429,14 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         weights, loss_curve = self._train(X, random_state, adjacency)
         criterion_class = CRITERIA[self.merge_cost]
         tree = self._build_tree(weights, X, adjacency)
+        path = None
+        n_clusters = self.n_clusters
+        if n_clusters == "auto":
+            path = cut_path(X, tree.linkage)
+            n_clusters = path.best
         labels = cut_linkage(
             tree.linkage,
-            n_clusters=self.n_clusters,
+            n_clusters=n_clusters,
             distance_threshold=self.distance_threshold,
         )
         n_clusters = int(labels.max()) + 1
@@ -424,6 +453,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self._merger = None
         self._node_state = node_state
         self._node_labels = node_labels
+        self._mixture = tied_mixture(X, labels)
+        if path is None:
+            for name in ("cut_n_clusters_", "cut_bic_"):
+                self.__dict__.pop(name, None)
+        else:
+            self.cut_n_clusters_ = path.n_clusters
+            self.cut_bic_ = path.bic
         self.loss_curve_ = loss_curve
         self.n_iter_ = len(loss_curve)
         self.linkage_matrix_ = tree.linkage
@@ -520,7 +556,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         trainer = make_trainer(self.merge_cost, weights, learning_rate, self.shrinkage)
         if (
             self.merge_cost == "learned_metric"
-            and self.n_clusters is not None
+            and _fixed_k(self.n_clusters)
             and self.n_clusters >= batch_size
         ):
             warnings.warn(
@@ -558,7 +594,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                     )
             cut = ()
             if self.merge_cost == "learned_metric":
-                below_cut = self._below_cut(tree.linkage, n_samples)
+                below_cut = self._below_cut(tree.linkage, n_samples, batch)
                 if _finite(tree.costs) and not np.any(tree.costs[below_cut > 0]):
                     break  # the flat clusters are points: nothing to learn
                 cut = (below_cut,)
@@ -581,17 +617,22 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 progress.update(step + 1, loss)
         return weights, loss_curve
 
-    def _below_cut(self, linkage, n_samples):
+    def _below_cut(self, linkage, n_samples, batch):
         """1 for the merges of ``linkage`` below the flat cut, 0 above.
 
         The cut is the estimator's: ``n_clusters`` (at most the tree's leaves)
         or ``distance_threshold``. Ward-type costs grow with the number of
         samples merged, so for a mini-batch tree the threshold is scaled by the
-        batch's share of the ``n_samples`` samples. A cut with no merge below it
-        (every sample its own cluster) counts the whole tree.
+        batch's share of the ``n_samples`` samples. With ``n_clusters="auto"``
+        it is the cut of lowest BIC of this tree over the ``batch`` it was built
+        on. A cut with no merge below it (every sample its own cluster) counts
+        the whole tree.
         """
         n_merges = linkage.shape[0]
-        if self.n_clusters is not None:
+        if self.n_clusters == "auto":
+            n_below = n_merges + 1 - cut_path(batch, linkage).best
+            below = np.arange(n_merges) < n_below
+        elif self.n_clusters is not None:
             n_below = n_merges + 1 - min(self.n_clusters, n_merges + 1)
             below = np.arange(n_merges) < n_below
         else:
@@ -679,40 +720,86 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         )
 
     def score(self, X, y=None):
-        """Minus the mean merge loss of the greedy tree built on ``X``.
+        """Mean log-likelihood per sample of ``X`` under the fitted clustering.
 
-        The mean reconstruction error per merge of a tree built on ``X`` with
-        the fitted merge encoder: for ``"cumulative"`` the seed's error
-        ``||o - c||^2 / 2``; for ``"learned_metric"`` Ward's cost in the
-        learned embedding scaled to unit volume (divided by
-        ``|det L|^(2/d)``), so that differently trained embeddings compare.
-        Higher is better and needs no labels, so
-        :class:`~sklearn.model_selection.GridSearchCV` can rank merge encoders
-        without ``scoring``. With ``connectivity`` the tree is
-        restricted to ``connectivity(X)`` for a callable, or to the matrix,
-        which must then match ``X``.
+        The fitted tree and its cut define a Gaussian mixture on the data's
+        space: one component per flat cluster, with the cluster's share of the
+        training samples as weight, its mean as mean, and one covariance shared
+        by all components, the pooled within-cluster covariance of the training
+        data plus a ridge of ``1e-6`` times its mean variance per feature. The
+        score is the mean log density of the samples of ``X`` under that
+        mixture, as :meth:`sklearn.mixture.GaussianMixture.score` is. It
+        depends on the tree through its flat clusters only, so it is in the same
+        units for every ``n_clusters``, ``merge_cost`` and other parameter, and
+        higher is better. On held-out data (as
+        :class:`~sklearn.model_selection.GridSearchCV` uses it without
+        ``scoring``) it rewards the cut whose clusters generalise: too few
+        clusters leave a wide covariance, too many shrink the shared covariance
+        to fit split clusters, which fits the unsplit ones worse. See "Choosing
+        the number of clusters" in the user guide for when to trust it.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            At least two samples.
+            Samples to score.
         y : Ignored
             Not used, present for API consistency by convention.
 
         Returns
         -------
         score : float
+            Mean log-likelihood per sample.
         """
         check_is_fitted(self)
-        X = self._validate_samples(X, reset=False, ensure_min_samples=2)
-        adjacency = self._adjacency(X)
-        if adjacency is None:
-            self._check_memory(X.shape[0])
-        else:
-            self._check_memory(n_connected_components(adjacency))
-        return -float(
-            np.mean(self._build_tree(self._merger_weights, X, adjacency).losses)
-        )
+        X = self._validate_samples(X, reset=False)
+        return float(np.mean(mixture_log_likelihood(self._mixture, X)))
+
+    def bic(self, X):
+        """Bayesian information criterion of the fitted clustering on ``X``.
+
+        ``-2 * n_samples * score(X) + n_parameters * log(n_samples)``, as
+        :meth:`sklearn.mixture.GaussianMixture.bic`, where the mixture of
+        :meth:`score` with ``k`` clusters in ``d`` features has
+        ``(k - 1) + k d + d (d + 1) / 2`` free parameters. Lower is better. On
+        the training data of a fit with ``n_clusters="auto"`` it equals
+        ``cut_bic_`` at the chosen cut.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to evaluate.
+
+        Returns
+        -------
+        bic : float
+        """
+        X = self._checked_for_criterion(X)
+        n_samples, n_parameters = X.shape[0], mixture_n_parameters(self._mixture)
+        return -2 * n_samples * self.score(X) + n_parameters * np.log(n_samples)
+
+    def aic(self, X):
+        """Akaike information criterion of the fitted clustering on ``X``.
+
+        ``-2 * n_samples * score(X) + 2 * n_parameters``, as
+        :meth:`sklearn.mixture.GaussianMixture.aic`; the parameters are
+        counted as in :meth:`bic`. Lower is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to evaluate.
+
+        Returns
+        -------
+        aic : float
+        """
+        X = self._checked_for_criterion(X)
+        n_parameters = mixture_n_parameters(self._mixture)
+        return -2 * X.shape[0] * self.score(X) + 2 * n_parameters
+
+    def _checked_for_criterion(self, X):
+        check_is_fitted(self)
+        return self._validate_samples(X, reset=False)
 
     @property
     def merger_(self):
@@ -777,6 +864,11 @@ def _embedded_ward_tree(X, kernel_embed) -> GreedyTree:
         return GreedyTree(np.zeros((n_merges, 4)), *[np.full(n_merges, np.inf)] * 2)
     costs = linkage[:, 2] ** 2 / 4
     return GreedyTree(linkage, costs, costs)
+
+
+def _fixed_k(n_clusters) -> bool:
+    """Whether ``n_clusters`` is a number (not ``None`` nor ``"auto"``)."""
+    return n_clusters is not None and not isinstance(n_clusters, str)
 
 
 def _overflow_error(X) -> ValueError:
