@@ -139,10 +139,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         The number of clusters to find. It must be ``None`` if
         ``distance_threshold`` is not ``None``. ``"auto"`` chooses it from the
         fitted tree: of the cuts into 1 to ``k_max`` clusters, the one whose
-        Gaussian mixture (see :meth:`score`) has the lowest BIC on the training
-        data, where ``k_max`` is 30, or less if the mixture would have as many
-        free parameters as there are samples. Training then uses, at each
-        step, the cut of lowest BIC of that step's tree over its batch.
+        Gaussian mixture (see :meth:`score`) has the lowest :meth:`bic` on the
+        training data, where ``k_max`` is 30, or less if the mixture would have
+        as many free parameters as there are samples. Training then uses, at
+        each step, the cut of lowest BIC of that step's tree over its batch.
     distance_threshold : float or None, default=None
         The linkage height at and above which clusters are not merged. If not
         ``None``, ``n_clusters`` must be ``None``.
@@ -726,17 +726,24 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         space: one component per flat cluster, with the cluster's share of the
         training samples as weight, its mean as mean, and one covariance shared
         by all components, the pooled within-cluster covariance of the training
-        data plus a ridge of ``1e-6`` times its mean variance per feature. The
-        score is the mean log density of the samples of ``X`` under that
-        mixture, as :meth:`sklearn.mixture.GaussianMixture.score` is. It
-        depends on the tree through its flat clusters only, so it is in the same
-        units for every ``n_clusters``, ``merge_cost`` and other parameter, and
-        higher is better. On held-out data (as
+        data plus a ridge of ``1e-6`` times its mean variance per feature. Each
+        sample of ``X`` is scored with the cluster that explains it best: the
+        score is the mean over ``X`` of the complete-data (classification)
+        log-likelihood ``max_c log(w_c N(x | m_c, S))``, that is the
+        mixture's log density, as :meth:`sklearn.mixture.GaussianMixture.score`
+        gives it, plus the log of the largest posterior probability of a
+        cluster. The second term penalises clusters that overlap, so splitting
+        one cluster in two lowers the score where the density alone would
+        hardly change.
+
+        The score depends on the tree through its flat clusters only, so it is
+        in the same units for every ``n_clusters``, ``merge_cost`` and other
+        parameter, and higher is better. On held-out data (as
         :class:`~sklearn.model_selection.GridSearchCV` uses it without
-        ``scoring``) it rewards the cut whose clusters generalise: too few
-        clusters leave a wide covariance, too many shrink the shared covariance
-        to fit split clusters, which fits the unsplit ones worse. See "Choosing
-        the number of clusters" in the user guide for when to trust it.
+        ``scoring``) it rewards the cut whose clusters generalise. It measures
+        how well *compact, roughly Gaussian clusters of equal shape* explain
+        the data: see "Choosing the number of clusters" in the user guide for
+        when to trust it.
 
         Parameters
         ----------
@@ -748,7 +755,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         Returns
         -------
         score : float
-            Mean log-likelihood per sample.
+            Mean complete-data log-likelihood per sample.
         """
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False)
@@ -760,9 +767,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         ``-2 * n_samples * score(X) + n_parameters * log(n_samples)``, as
         :meth:`sklearn.mixture.GaussianMixture.bic`, where the mixture of
         :meth:`score` with ``k`` clusters in ``d`` features has
-        ``(k - 1) + k d + d (d + 1) / 2`` free parameters. Lower is better. On
-        the training data of a fit with ``n_clusters="auto"`` it equals
-        ``cut_bic_`` at the chosen cut.
+        ``(k - 1) + k d + d (d + 1) / 2`` free parameters. Lower is better.
+        Because the score is the complete-data log-likelihood, this is the
+        integrated completed likelihood (ICL) criterion of Biernacki, Celeux
+        and Govaert (2000) with hard assignments. On the training data of a
+        fit with ``n_clusters="auto"`` it equals ``cut_bic_`` at the chosen
+        cut.
 
         Parameters
         ----------

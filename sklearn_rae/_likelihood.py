@@ -4,10 +4,18 @@ A fitted tree cut into ``k`` flat clusters defines a mixture of ``k``
 Gaussians on the data's own space: the weights are the clusters' shares of
 the samples, the means their sample means, and all components share one
 covariance, the pooled within-cluster covariance (the maximum likelihood
-estimate given the partition) plus a small ridge for stability. Its
-log-likelihood scores the tree *and* its cut in units that do not depend on
-how the tree was built, and its Bayesian information criterion chooses the
-cut. NumPy and SciPy only.
+estimate given the partition) plus a small ridge for stability.
+
+A clustering says which cluster each sample belongs to, so a sample is
+scored with its cluster: by the *complete-data* (classification)
+log-likelihood ``log(w_c N(x | m_c, S))`` of the component ``c`` that
+explains it best, which is the mixture's log density ``log p(x)`` plus the
+log of the largest posterior ``log p(c | x)``. It is lower than the
+mixture's density where components overlap, so it does not reward splitting
+one cluster into overlapping parts, which the density alone hardly notices.
+With ``n log n`` times half the number of free parameters this is the
+integrated completed likelihood criterion of Biernacki, Celeux and Govaert
+(2000) with hard assignments, which chooses the cut. NumPy only.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ def mixture_n_parameters(mixture: dict[str, np.ndarray]) -> int:
 
 
 def mixture_log_likelihood(mixture: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Log density of each row of ``X`` under the mixture."""
+    """Complete-data log-likelihood of each row of ``X``, best component."""
     return _tied_log_likelihood(
         X, mixture["weights"], mixture["means"], mixture["covariance"]
     )
@@ -51,6 +59,7 @@ def _ridge(X: np.ndarray) -> float:
 
 
 def _tied_log_likelihood(X, weights, means, covariance) -> np.ndarray:
+    """``max_c log(weights[c] N(x | means[c], covariance))`` for each row."""
     d = X.shape[1]
     chol = np.linalg.cholesky(covariance)
     log_det = 2.0 * float(np.sum(np.log(np.diag(chol))))
@@ -69,8 +78,7 @@ def _tied_log_likelihood(X, weights, means, covariance) -> np.ndarray:
     log_components = np.log(weights)[None, :] - 0.5 * (
         d * np.log(2 * np.pi) + log_det + sq
     )
-    top = np.max(log_components, axis=1)
-    return top + np.log(np.sum(np.exp(log_components - top[:, None]), axis=1))
+    return np.max(log_components, axis=1)
 
 
 def tied_mixture(X: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -109,7 +117,7 @@ class CutPath:
     """The information criteria of the cuts of one tree into 1..k_max clusters."""
 
     n_clusters: np.ndarray  # (k_max,) 1..k_max
-    log_likelihood: np.ndarray  # (k_max,) total over the samples
+    log_likelihood: np.ndarray  # (k_max,) complete-data, total over the samples
     bic: np.ndarray  # (k_max,)
 
     @property
@@ -119,14 +127,14 @@ class CutPath:
 
 
 def cut_path(X: np.ndarray, linkage: np.ndarray, k_max: int | None = None) -> CutPath:
-    """BIC of the mixture of every cut of ``linkage`` into 1..k_max clusters.
+    """BIC (complete-data) of the mixture of every cut of ``linkage``, 1..k_max.
 
     The cut into ``k`` clusters undoes the last ``k - 1`` merges, as
     :func:`sklearn_rae._tree.cut_linkage` does. Going from ``k`` to ``k + 1``
     clusters splits one node into its children ``a`` and ``b``, which lowers
     the within-cluster scatter by ``n_a n_b / (n_a + n_b) (m_a - m_b)(m_a -
     m_b)^T``; so the statistics of all cuts cost one pass up the tree and the
-    mixture likelihood of each cut one ``n x k`` distance computation.
+    likelihood of each cut one ``n x k`` distance computation.
     """
     n, d = X.shape
     if k_max is None:
