@@ -141,8 +141,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         fitted tree: of the cuts into 1 to ``k_max`` clusters, the one whose
         Gaussian mixture (see :meth:`score`) has the lowest :meth:`bic` on the
         training data, where ``k_max`` is 30, or less if the mixture would have
-        as many free parameters as there are samples. Training then uses, at
-        each step, the cut of lowest BIC of that step's tree over its batch.
+        as many free parameters as there are samples. For
+        ``"learned_metric"``, training cuts every step's tree at the number
+        chosen in the same way on the first step's tree (Ward's tree of the
+        first batch), and the final tree is cut afresh.
     distance_threshold : float or None, default=None
         The linkage height at and above which clusters are not merged. If not
         ``None``, ``n_clusters`` must be ``None``.
@@ -568,6 +570,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 stacklevel=5,
             )
         progress = _TrainingProgress(self.max_iter) if self.verbose else None
+        train_k = self.n_clusters
         for step in range(self.max_iter):
             if adjacency is not None:
                 rows = connected_batch(adjacency, batch_size, random_state)
@@ -594,7 +597,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                     )
             cut = ()
             if self.merge_cost == "learned_metric":
-                below_cut = self._below_cut(tree.linkage, n_samples, batch)
+                if train_k == "auto" and _finite(tree.costs):
+                    # Chosen on the first tree, then fixed (see n_clusters).
+                    train_k = cut_path(batch, tree.linkage).best
+                below_cut = self._below_cut(tree.linkage, n_samples, train_k)
                 if _finite(tree.costs) and not np.any(tree.costs[below_cut > 0]):
                     break  # the flat clusters are points: nothing to learn
                 cut = (below_cut,)
@@ -617,23 +623,22 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 progress.update(step + 1, loss)
         return weights, loss_curve
 
-    def _below_cut(self, linkage, n_samples, batch):
+    def _below_cut(self, linkage, n_samples, n_clusters=None):
         """1 for the merges of ``linkage`` below the flat cut, 0 above.
 
-        The cut is the estimator's: ``n_clusters`` (at most the tree's leaves)
-        or ``distance_threshold``. Ward-type costs grow with the number of
-        samples merged, so for a mini-batch tree the threshold is scaled by the
-        batch's share of the ``n_samples`` samples. With ``n_clusters="auto"``
-        it is the cut of lowest BIC of this tree over the ``batch`` it was built
-        on. A cut with no merge below it (every sample its own cluster) counts
-        the whole tree.
+        The cut is ``n_clusters`` (by default the estimator's; at most the
+        tree's leaves) or, if both are ``None``, the estimator's
+        ``distance_threshold``. Ward-type costs grow
+        with the number of samples merged, so for a mini-batch tree the
+        threshold is scaled by the batch's share of the ``n_samples`` samples.
+        A cut with no merge below it (every sample its own cluster) counts the
+        whole tree.
         """
         n_merges = linkage.shape[0]
-        if self.n_clusters == "auto":
-            n_below = n_merges + 1 - cut_path(batch, linkage).best
-            below = np.arange(n_merges) < n_below
-        elif self.n_clusters is not None:
-            n_below = n_merges + 1 - min(self.n_clusters, n_merges + 1)
+        if n_clusters is None:
+            n_clusters = self.n_clusters
+        if n_clusters is not None:
+            n_below = n_merges + 1 - min(n_clusters, n_merges + 1)
             below = np.arange(n_merges) < n_below
         else:
             threshold = self.distance_threshold * (n_merges + 1) / n_samples
