@@ -597,9 +597,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                     )
             cut = ()
             if self.merge_cost == "learned_metric":
-                if train_k == "auto" and _finite(tree.costs):
-                    # Chosen on the first tree, then fixed (see n_clusters).
-                    train_k = cut_path(batch, tree.linkage).best
+                if train_k == "auto":
+                    # Chosen on the first tree, then fixed (see n_clusters). A
+                    # tree whose costs overflow ends training below anyway.
+                    finite = _finite(tree.costs)
+                    train_k = cut_path(batch, tree.linkage).best if finite else 1
                 below_cut = self._below_cut(tree.linkage, n_samples, train_k)
                 if _finite(tree.costs) and not np.any(tree.costs[below_cut > 0]):
                     break  # the flat clusters are points: nothing to learn

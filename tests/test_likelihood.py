@@ -144,3 +144,21 @@ def test_grid_search_without_scoring_picks_the_true_number_of_clusters():
         cv=KFold(3, shuffle=True, random_state=0),
     ).fit(X)
     assert search.best_params_["n_clusters"] == 4
+
+
+def test_auto_when_the_first_training_tree_overflows(monkeypatch):
+    import sklearn_rae._estimator as estimator_module
+
+    def overflowing_tree(X, kernel_embed):
+        n_merges = len(X) - 1
+        return estimator_module.GreedyTree(
+            np.zeros((n_merges, 4)), *[np.full(n_merges, np.inf)] * 2
+        )
+
+    monkeypatch.setattr(estimator_module, "_embedded_ward_tree", overflowing_tree)
+    X, _ = blobs(2, n_samples=20)
+    model = RecursiveAutoencoderClustering(n_clusters="auto", max_iter=3)
+    with pytest.warns(RuntimeWarning, match="Training diverged at step 1"):
+        model.fit(X)
+    assert model.n_iter_ == 0
+    assert model.n_clusters_ == model.cut_n_clusters_[np.argmin(model.cut_bic_)]
