@@ -24,6 +24,12 @@ from ._graph_tree import (
     n_connected_components,
     symmetric_adjacency,
 )
+from ._likelihood import (
+    cut_path,
+    mixture_log_likelihood,
+    mixture_n_parameters,
+    tied_mixture,
+)
 from ._tree import (
     GreedyTree,
     cut_linkage,
@@ -220,9 +226,16 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int or None, default=2
+    n_clusters : int, "auto" or None, default=2
         The number of clusters to find. It must be ``None`` if
-        ``distance_threshold`` is not ``None``.
+        ``distance_threshold`` is not ``None``. ``"auto"`` chooses it from the
+        fitted tree: of the cuts into 1 to ``k_max`` clusters, the one whose
+        Gaussian mixture (see :meth:`score`) has the lowest :meth:`bic` on the
+        training data, where ``k_max`` is 30, or less if the mixture would have
+        as many free parameters as there are samples. For
+        ``"learned_metric"``, training cuts every step's tree at the number
+        chosen in the same way on the first step's tree (Ward's tree of the
+        first batch), and the final tree is cut afresh.
     distance_threshold : float or None, default=None
         The linkage height at and above which clusters are not merged. If not
         ``None``, ``n_clusters`` must be ``None``.
@@ -325,7 +338,16 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     labels_ : ndarray of shape (n_samples,)
         Cluster label of each sample, consecutive integers from 0.
     n_clusters_ : int
-        The number of flat clusters.
+        The number of flat clusters (with ``n_clusters="auto"``, the chosen
+        one).
+    cut_n_clusters_ : ndarray of shape (k_max,)
+        With ``n_clusters="auto"`` only: the candidate numbers of clusters,
+        ``1, ..., k_max``.
+    cut_bic_ : ndarray of shape (k_max,)
+        With ``n_clusters="auto"`` only: the BIC on the training data of the
+        cut into each of ``cut_n_clusters_`` clusters, so that
+        ``n_clusters_ = cut_n_clusters_[argmin(cut_bic_)]``. Plot one against
+        the other to see how clear the choice is.
     n_leaves_ : int
         Number of leaves in the tree, ``n_samples``.
     n_features_in_ : int
@@ -407,7 +429,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        "n_clusters": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+            None,
+        ],
         "distance_threshold": [Interval(Real, 0, None, closed="left"), None],
         "merge_cost": [StrOptions(set(CRITERIA))],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -498,7 +524,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             )
         X = self._validate_samples(X, reset=True, ensure_min_samples=2)
         n_samples = X.shape[0]
-        if self.n_clusters is not None and self.n_clusters > n_samples:
+        if _fixed_k(self.n_clusters) and self.n_clusters > n_samples:
             raise ValueError(
                 f"Cannot find n_clusters={self.n_clusters} clusters in "
                 f"{n_samples} samples: n_clusters must be at most n_samples."
@@ -536,9 +562,14 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         weights, loss_curve = self._train(X, random_state, adjacency)
         criterion_class = CRITERIA[self.merge_cost]
         tree = self._build_tree(weights, X, adjacency)
+        path = None
+        n_clusters = self.n_clusters
+        if n_clusters == "auto":
+            path = cut_path(X, tree.linkage)
+            n_clusters = path.best
         labels = cut_linkage(
             tree.linkage,
-            n_clusters=self.n_clusters,
+            n_clusters=n_clusters,
             distance_threshold=self.distance_threshold,
         )
         n_clusters = int(labels.max()) + 1
@@ -555,6 +586,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self._merger = None
         self._node_state = node_state
         self._node_labels = node_labels
+        self._mixture = tied_mixture(X, labels)
+        if path is None:
+            for name in ("cut_n_clusters_", "cut_bic_"):
+                self.__dict__.pop(name, None)
+        else:
+            self.cut_n_clusters_ = path.n_clusters
+            self.cut_bic_ = path.bic
         self.loss_curve_ = loss_curve
         self.n_iter_ = len(loss_curve)
         self.linkage_matrix_ = tree.linkage
@@ -727,7 +765,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         trainer = make_trainer(self.merge_cost, weights, learning_rate, self.shrinkage)
         if (
             self.merge_cost in ("learned_metric", "boundary")
-            and self.n_clusters is not None
+            and _fixed_k(self.n_clusters)
             and self.n_clusters >= batch_size
         ):
             warnings.warn(
@@ -742,6 +780,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         watch = _BlowUpWatch(
             log_objective=self.merge_cost in ("learned_metric", "boundary")
         )
+        train_k = self.n_clusters
         for step in range(self.max_iter):
             if adjacency is not None:
                 rows = connected_batch(adjacency, batch_size, random_state)
@@ -776,7 +815,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                     )
             cut = ()
             if self.merge_cost in ("learned_metric", "boundary"):
-                below_cut = self._below_cut(tree.linkage, n_samples)
+                if train_k == "auto":
+                    # Chosen on the first tree, then fixed (see n_clusters). A
+                    # tree whose costs overflow ends training below anyway.
+                    finite = _finite(tree.costs)
+                    train_k = cut_path(batch, tree.linkage).best if finite else 1
+                below_cut = self._below_cut(tree.linkage, n_samples, train_k)
                 if _finite(tree.costs) and not np.any(tree.costs[below_cut > 0]):
                     break  # the flat clusters are points: nothing to learn
                 cut = (below_cut, *codes)
@@ -803,18 +847,22 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 progress.update(step + 1, loss)
         return weights, loss_curve
 
-    def _below_cut(self, linkage, n_samples):
+    def _below_cut(self, linkage, n_samples, n_clusters=None):
         """1 for the merges of ``linkage`` below the flat cut, 0 above.
 
-        The cut is the estimator's: ``n_clusters`` (at most the tree's leaves)
-        or ``distance_threshold``. Ward-type costs grow with the number of
-        samples merged, so for a mini-batch tree the threshold is scaled by the
-        batch's share of the ``n_samples`` samples. A cut with no merge below it
-        (every sample its own cluster) counts the whole tree.
+        The cut is ``n_clusters`` (by default the estimator's; at most the
+        tree's leaves) or, if both are ``None``, the estimator's
+        ``distance_threshold``. Ward-type costs grow
+        with the number of samples merged, so for a mini-batch tree the
+        threshold is scaled by the batch's share of the ``n_samples`` samples.
+        A cut with no merge below it (every sample its own cluster) counts the
+        whole tree.
         """
         n_merges = linkage.shape[0]
-        if self.n_clusters is not None:
-            n_below = n_merges + 1 - min(self.n_clusters, n_merges + 1)
+        if n_clusters is None:
+            n_clusters = self.n_clusters
+        if n_clusters is not None:
+            n_below = n_merges + 1 - min(n_clusters, n_merges + 1)
             below = np.arange(n_merges) < n_below
         else:
             threshold = self.distance_threshold * (n_merges + 1) / n_samples
@@ -926,37 +974,96 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         )
 
     def score(self, X, y=None):
-        """Minus the mean merge loss of the greedy tree built on ``X``.
+        """Mean log-likelihood per sample of ``X`` under the fitted clustering.
 
-        The mean reconstruction error per merge of a tree built on ``X`` with
-        the fitted merge encoder: for ``"cumulative"`` the seed's error
-        ``||o - c||^2 / 2``; for ``"learned_metric"`` Ward's cost in the
-        learned embedding scaled to unit volume (divided by
-        ``|det L|^(2/d)``), so that differently trained embeddings compare.
-        Higher is better and needs no labels, so
-        :class:`~sklearn.model_selection.GridSearchCV` can rank merge encoders
-        without ``scoring``. With ``connectivity`` the tree is
-        restricted to ``connectivity(X)`` for a callable, or to the matrix,
-        which must then match ``X``.
+        The fitted tree and its cut define a Gaussian mixture on the data's
+        space: one component per flat cluster, with the cluster's share of the
+        training samples as weight, its mean as mean, and one covariance shared
+        by all components, the pooled within-cluster covariance of the training
+        data plus a ridge of ``1e-6`` times its mean variance per feature. Each
+        sample of ``X`` is scored with the cluster that explains it best: the
+        score is the mean over ``X`` of the complete-data (classification)
+        log-likelihood ``max_c log(w_c N(x | m_c, S))``, that is the
+        mixture's log density, as :meth:`sklearn.mixture.GaussianMixture.score`
+        gives it, plus the log of the largest posterior probability of a
+        cluster. The second term penalises clusters that overlap, so splitting
+        one cluster in two lowers the score where the density alone would
+        hardly change.
+
+        The score depends on the tree through its flat clusters only, so it is
+        in the same units for every ``n_clusters``, ``merge_cost`` and other
+        parameter, and higher is better. On held-out data (as
+        :class:`~sklearn.model_selection.GridSearchCV` uses it without
+        ``scoring``) it rewards the cut whose clusters generalise. It measures
+        how well *compact, roughly Gaussian clusters of equal shape* explain
+        the data: see "Choosing the number of clusters" in the user guide for
+        when to trust it.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            At least two samples.
+            Samples to score.
         y : Ignored
             Not used, present for API consistency by convention.
 
         Returns
         -------
         score : float
+            Mean complete-data log-likelihood per sample.
         """
         check_is_fitted(self)
-        X = self._validate_samples(X, reset=False, ensure_min_samples=2)
-        adjacency = self._adjacency(X)
-        self._check_memory(self._memory_needs(X, adjacency, training=False))
-        return -float(
-            np.mean(self._build_tree(self._merger_weights, X, adjacency).losses)
-        )
+        X = self._validate_samples(X, reset=False)
+        return float(np.mean(mixture_log_likelihood(self._mixture, X)))
+
+    def bic(self, X):
+        """Bayesian information criterion of the fitted clustering on ``X``.
+
+        ``-2 * n_samples * score(X) + n_parameters * log(n_samples)``, as
+        :meth:`sklearn.mixture.GaussianMixture.bic`, where the mixture of
+        :meth:`score` with ``k`` clusters in ``d`` features has
+        ``(k - 1) + k d + d (d + 1) / 2`` free parameters. Lower is better.
+        Because the score is the complete-data log-likelihood, this is the
+        integrated completed likelihood (ICL) criterion of Biernacki, Celeux
+        and Govaert (2000) with hard assignments. On the training data of a
+        fit with ``n_clusters="auto"`` it equals ``cut_bic_`` at the chosen
+        cut.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to evaluate.
+
+        Returns
+        -------
+        bic : float
+        """
+        X = self._checked_for_criterion(X)
+        n_samples, n_parameters = X.shape[0], mixture_n_parameters(self._mixture)
+        return -2 * n_samples * self.score(X) + n_parameters * np.log(n_samples)
+
+    def aic(self, X):
+        """Akaike information criterion of the fitted clustering on ``X``.
+
+        ``-2 * n_samples * score(X) + 2 * n_parameters``, as
+        :meth:`sklearn.mixture.GaussianMixture.aic`; the parameters are
+        counted as in :meth:`bic`. Lower is better.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples to evaluate.
+
+        Returns
+        -------
+        aic : float
+        """
+        X = self._checked_for_criterion(X)
+        n_parameters = mixture_n_parameters(self._mixture)
+        return -2 * X.shape[0] * self.score(X) + 2 * n_parameters
+
+    def _checked_for_criterion(self, X):
+        check_is_fitted(self)
+        return self._validate_samples(X, reset=False)
 
     @property
     def merger_(self):
@@ -1057,6 +1164,11 @@ def _boundary_tree(X, kernel_embed, adjacency=None, loss_scale=1.0):
     first, second, n_graph_edges = spanning_edges(embedded, adjacency)
     tree, edges = boundary_tree(embedded, first, second, n_graph_edges, loss_scale)
     return tree, (first[edges], second[edges])
+
+
+def _fixed_k(n_clusters) -> bool:
+    """Whether ``n_clusters`` is a number (not ``None`` nor ``"auto"``)."""
+    return n_clusters is not None and not isinstance(n_clusters, str)
 
 
 def _overflow_error(X) -> ValueError:

@@ -73,7 +73,7 @@ def test_docs_build_without_warnings(tmp_path):
     api = (
         html / "generated/sklearn_rae.RecursiveAutoencoderClustering.html"
     ).read_text()
-    for method in ("fit", "predict", "score", "fit_predict"):
+    for method in ("fit", "predict", "score", "bic", "aic", "fit_predict"):
         assert f'id="sklearn_rae.RecursiveAutoencoderClustering.{method}"' in api
     assert "Added in version" not in api
 

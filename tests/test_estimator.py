@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.cluster import hierarchy
+from scipy.stats import multivariate_normal
 from seed_oracle import seed_merge
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
@@ -124,13 +125,22 @@ def test_predict_assigns_cluster_of_lowest_merge_cost(fitted, blobs):
     np.testing.assert_array_equal(fitted.predict(X[5:9]), expected[5:9])
 
 
-def test_score_is_minus_mean_merge_loss(fitted, blobs):
+def test_score_is_mean_complete_log_likelihood_of_the_cut_mixture(fitted, blobs):
     X, _ = blobs
-    score = fitted.score(X)
-    assert np.isfinite(score) and score <= 0
-    if fitted.merge_cost == "cumulative":
-        tree = seed_merge(X, fitted._merger_weights)
-        assert score == pytest.approx(-tree[-1, 2] / (len(X) - 1), rel=1e-9)
+    labels = fitted.labels_
+    k, n = fitted.n_clusters_, len(X)
+    means = np.array([X[labels == c].mean(axis=0) for c in range(k)])
+    centred = X - means[labels]
+    covariance = centred.T @ centred / n + 1e-6 * np.mean(np.var(X, axis=0)) * np.eye(2)
+    # Each sample with the component that explains it best.
+    joint = np.max(
+        [
+            np.mean(labels == c) * multivariate_normal(means[c], covariance).pdf(X)
+            for c in range(k)
+        ],
+        axis=0,
+    )
+    assert fitted.score(X) == pytest.approx(np.mean(np.log(joint)), rel=1e-9)
 
 
 def test_same_random_state_same_tree(blobs):
