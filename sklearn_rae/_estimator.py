@@ -22,6 +22,7 @@ from ._graph_tree import (
     n_connected_components,
     symmetric_adjacency,
 )
+from ._large import build_tree, uses_pair_cache
 from ._tree import (
     GreedyTree,
     cut_linkage,
@@ -178,7 +179,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         Bytes that tree building may allocate for its ``O(n_samples**2)`` pair
         cost cache. ``"auto"`` is the memory the operating system reports as
         available; ``None`` disables the check. A fit that would exceed it
-        raises a ``MemoryError`` before allocating.
+        raises a ``MemoryError`` before allocating. Only ``"cumulative"``
+        trees (and the joining of a connectivity graph's components) have
+        such a cache: ``"learned_metric"`` trees take ``O(n_samples *
+        n_features)`` memory and are not checked.
     connectivity : array-like, sparse matrix, callable or None, default=None
         Which samples may merge, as in
         :class:`~sklearn.cluster.AgglomerativeClustering`: an adjacency matrix
@@ -254,9 +258,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     Notes
     -----
-    Pair costs are cached and every node keeps a nearest-neighbour candidate,
-    so a tree over ``n`` samples costs about ``n**2`` pair-cost evaluations,
-    batched into NumPy array operations, and ``4 * n**2`` bytes for the cache.
+    The ``"learned_metric"`` cost is Ward's in the embedding, a reducible
+    cost, so its tree is Ward's linkage of the embedded samples, built by
+    fastcluster's ``linkage_vector`` in ``O(n**2 d)`` time and ``O(n d)``
+    memory. For ``"cumulative"`` pair costs are cached and every node keeps a
+    nearest-neighbour candidate, so a tree over ``n`` samples costs about
+    ``n**2`` pair-cost evaluations, batched into NumPy array operations, and
+    ``4 * n**2`` bytes for the cache.
     Each gradient step builds a tree on at most ``batch_size`` samples and
     takes the gradient of its objective in one compiled TensorFlow function
     (level by level for ``"cumulative"``; from the nodes' sizes and means for
@@ -392,7 +400,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 raise _overflow_error(X)
         adjacency = self._adjacency(X)
         if adjacency is None:
-            self._check_memory(n_samples)
+            self._check_tree_memory(n_samples)
         else:
             self._check_components(adjacency)
         # None draws a fresh seed from the OS instead of NumPy's global
@@ -453,6 +461,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 "for example with OneHotEncoder or OrdinalEncoder."
             ) from error
         return X.astype(np.float64, copy=False)
+
+    def _check_tree_memory(self, n_samples: int) -> None:
+        """The memory guard, for criteria whose trees cache every pair cost."""
+        if uses_pair_cache(CRITERIA[self.merge_cost]):
+            self._check_memory(n_samples)
 
     def _check_memory(self, n_samples: int) -> None:
         """Refuse a tree whose pair-cost cache would not fit in memory."""
@@ -604,10 +617,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     def _build_tree(self, weights, X, adjacency=None):
         """The greedy tree over ``X``; refuses data whose costs overflow."""
         with np.errstate(over="ignore", invalid="ignore"):
-            criterion = CRITERIA[self.merge_cost](weights, leaf_state(X))
             if adjacency is None:
-                tree = greedy_linkage(criterion, len(X))
+                tree = build_tree(CRITERIA[self.merge_cost], weights, X)
             else:
+                criterion = CRITERIA[self.merge_cost](weights, leaf_state(X))
                 tree = graph_linkage(criterion, len(X), adjacency)
         if not _finite(tree.costs):
             raise _overflow_error(X)
@@ -707,7 +720,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         X = self._validate_samples(X, reset=False, ensure_min_samples=2)
         adjacency = self._adjacency(X)
         if adjacency is None:
-            self._check_memory(X.shape[0])
+            self._check_tree_memory(X.shape[0])
         else:
             self._check_memory(n_connected_components(adjacency))
         return -float(

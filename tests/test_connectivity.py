@@ -148,4 +148,6 @@ def test_fit_with_connectivity_skips_the_quadratic_memory_check():
     )
     assert model.fit(X).n_clusters_ == 2
     with pytest.raises(MemoryError):
-        RecursiveAutoencoderClustering(memory_limit=1024, max_iter=0).fit(X)
+        RecursiveAutoencoderClustering(
+            merge_cost="cumulative", memory_limit=1024, max_iter=0
+        ).fit(X)

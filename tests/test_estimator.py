@@ -201,9 +201,22 @@ def test_pipeline_and_grid_search_without_scoring(blobs):
 
 def test_memory_guard_names_estimate_limit_and_way_out(blobs):
     X, _ = blobs
-    model = RecursiveAutoencoderClustering(max_iter=0, memory_limit=1000)
+    model = RecursiveAutoencoderClustering(
+        merge_cost="cumulative", max_iter=0, memory_limit=1000
+    )
     with pytest.raises(
         MemoryError, match=r"needs about .* memory limit of .*memory_limit"
     ):
         model.fit(X)
     assert not hasattr(model, "labels_")
+    model.set_params(memory_limit=None).fit(X)
+    with pytest.raises(MemoryError):
+        model.set_params(memory_limit=1000).score(X)
+
+
+def test_memory_guard_skips_the_learned_metric_tree(blobs):
+    # Its tree is fastcluster's Ward of the embedded samples: no n x n cache.
+    X, _ = blobs
+    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=2, memory_limit=1000)
+    assert model.fit(X).n_clusters_ == 3
+    assert np.isfinite(model.score(X))

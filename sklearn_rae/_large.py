@@ -1,0 +1,95 @@
+"""Trees without an ``n x n`` cache, for criteria that are Ward's in an embedding.
+
+:func:`sklearn_rae._tree.greedy_linkage` caches every pair cost, which any
+criterion allows but which needs ``O(n**2)`` memory. A criterion whose cost is
+Ward's in a linear embedding of the samples (``reducible = True`` and a
+``ward_points(weights, X)`` method, as
+:class:`~sklearn_rae._criteria.LearnedMetricCriterion`) has the same tree as
+Ward's linkage of the embedded samples, and that tree is built in ``O(n d)``
+memory by fastcluster's ``linkage_vector``: Müllner's generic algorithm with
+nearest-neighbour candidates, exact for Ward's cost because the cost is
+reducible (merging two nodes never brings the merged node closer to a third
+node than the nearer of its children was), so the greedy order and heights are
+Ward's. The seed's criterion is not reducible, and keeps the cached engine.
+
+The tree follows the package's conventions: float64, the merge cost in column 2
+(fastcluster's Ward height ``h`` is ``sqrt(2 n_a n_b / (n_a + n_b)) |z_a - z_b|``,
+the criterion's cost ``h**2 / 4``), heights that never decrease, and the child
+holding the smaller sample index first. Merges of equal cost may come in
+another order than the cached engine's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._criteria import leaf_state
+from ._tree import GreedyTree, greedy_linkage
+
+__all__ = ["build_tree", "uses_pair_cache", "ward_tree"]
+
+
+def uses_pair_cache(criterion_class) -> bool:
+    """Whether trees of ``criterion_class`` need the ``O(n**2)`` pair-cost cache."""
+    return not getattr(criterion_class, "reducible", False)
+
+
+def build_tree(criterion_class, weights, X) -> GreedyTree:
+    """The greedy tree of ``criterion_class`` over ``X``, by the cheapest engine.
+
+    fastcluster's Ward on the criterion's embedded points when the criterion is
+    reducible, otherwise :func:`sklearn_rae._tree.greedy_linkage` with its
+    ``O(n**2)`` cache. Non-finite costs are returned as they are, for the caller
+    to refuse.
+    """
+    if uses_pair_cache(criterion_class):
+        return greedy_linkage(criterion_class(weights, leaf_state(X)), len(X))
+    points = criterion_class.ward_points(weights, X)
+    return ward_tree(points, loss_scale=criterion_class.loss_scale(weights))
+
+
+def ward_tree(points: np.ndarray, loss_scale: float = 1.0) -> GreedyTree:
+    """Ward's tree of ``points`` with costs ``h**2 / 4``, in ``O(n d)`` memory.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_samples, n_dims)
+        At least two rows.
+    loss_scale : float, default=1.0
+        Each merge's loss is its cost times this factor.
+
+    Returns
+    -------
+    tree : GreedyTree
+        All costs are infinite when the points or their distances overflow
+        float64.
+    """
+    import fastcluster
+
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    n_merges = points.shape[0] - 1
+    if not np.isfinite(points).all():
+        infinite = np.full(n_merges, np.inf)
+        return GreedyTree(np.zeros((n_merges, 4)), infinite, infinite.copy())
+    linkage = fastcluster.linkage_vector(points, method="ward")
+    costs = linkage[:, 2] ** 2 / 4
+    # fastcluster emits merges by increasing height; the running maximum only
+    # guards against rounding.
+    costs = np.maximum.accumulate(np.maximum(costs, 0.0))
+    linkage[:, 2] = costs
+    _put_earlier_child_first(linkage)
+    return GreedyTree(linkage, costs, costs * loss_scale)
+
+
+def _put_earlier_child_first(linkage: np.ndarray) -> None:
+    """Order each merge's children by their smallest sample index, in place."""
+    n = linkage.shape[0] + 1
+    left = linkage[:, 0].astype(np.int64)
+    right = linkage[:, 1].astype(np.int64)
+    lowest = list(range(n))
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        low_a, low_b = lowest[a], lowest[b]
+        lowest.append(low_a if low_a < low_b else low_b)
+    lowest_array = np.asarray(lowest, dtype=np.int64)
+    swap = lowest_array[left] > lowest_array[right]
+    linkage[swap, 0], linkage[swap, 1] = right[swap], left[swap]
