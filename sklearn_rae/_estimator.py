@@ -8,13 +8,12 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.cluster import hierarchy
-from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._convergence import ConvergenceCheck
 from ._criteria import CRITERIA, concat_states, leaf_state
 from ._graph_tree import (
     connected_batch,
@@ -22,7 +21,7 @@ from ._graph_tree import (
     n_connected_components,
     symmetric_adjacency,
 )
-from ._large import build_tree, uses_pair_cache
+from ._large import build_tree, uses_pair_cache, ward_tree
 from ._tree import (
     GreedyTree,
     cut_linkage,
@@ -160,7 +159,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         Maximum number of gradient steps. ``0`` builds the tree with the
         untrained merge encoder. Training stops earlier if it diverges (see
         ``n_iter_``) or, for ``"learned_metric"``, when the flat clusters of a
-        step's tree have no spread to learn from (constant data).
+        step's tree have no spread to learn from (constant data), or when
+        training has converged: for 5 consecutive steps the flat partition of
+        the step's tree is the same as the previous step's (on the samples
+        that the two batches share) and the objective on the step's batch and
+        partition changed by at most ``1e-4`` (the objective is the logarithm
+        of the clusters' spread, so this is a relative change of ``1e-4``).
+        ``"cumulative"`` takes all ``max_iter`` steps unless it diverges.
     learning_rate : float or "auto", default="auto"
         Adam's step size. ``"auto"`` is ``1e-3`` for ``"cumulative"``, as in
         the original training loop, and ``1e-2`` for ``"learned_metric"``,
@@ -249,7 +254,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         gradient step's tree, before the step.
     n_iter_ : int
         Gradient steps taken; fewer than ``max_iter`` if training diverged
-        or, for ``"learned_metric"``, found no spread to learn from.
+        or, for ``"learned_metric"``, converged or found no spread to learn
+        from.
 
     See Also
     --------
@@ -545,6 +551,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 stacklevel=5,
             )
         progress = _TrainingProgress(self.max_iter) if self.verbose else None
+        convergence = None
+        if self.merge_cost == "learned_metric":
+            convergence = ConvergenceCheck(X, self.shrinkage)
         for step in range(self.max_iter):
             if adjacency is not None:
                 rows = connected_batch(adjacency, batch_size, random_state)
@@ -592,6 +601,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             previous, weights = weights, new_weights
             if progress is not None:
                 progress.update(step + 1, loss)
+            if convergence is not None and convergence.update(
+                rows, tree.linkage, cut[0], previous["kernel_embed"]
+            ):
+                break
         return weights, loss_curve
 
     def _below_cut(self, linkage, n_samples):
@@ -771,25 +784,16 @@ class _TrainingProgress:
 
 
 def _embedded_ward_tree(X, kernel_embed) -> GreedyTree:
-    """The ``"learned_metric"`` tree of ``X`` for training, by SciPy.
+    """The ``"learned_metric"`` tree of ``X`` for training, by fastcluster.
 
-    Its cost is Ward's in the embedding, so SciPy's Ward linkage of ``X @ L``
-    builds the same tree (up to the order of tied merges, which does not change
-    the training objective) in compiled code; SciPy's height ``h`` is
-    ``sqrt(2 * n_a n_b / (n_a + n_b)) |z_a - z_b|``, so the cost is ``h**2 / 4``.
+    Its cost is Ward's in the embedding, so Ward's linkage of ``X @ L`` builds
+    the same tree (up to the order of tied merges, which does not change the
+    training objective) in compiled code and ``O(n d)`` memory; see
+    :func:`sklearn_rae._large.ward_tree`. Costs that overflow float64 come back
+    infinite, which the training loop treats as divergence.
     """
-    embedded = X @ kernel_embed
-    try:
-        # Condensed distances, so that SciPy never mistakes a square X for a
-        # distance matrix.
-        linkage = hierarchy.linkage(pdist(embedded), method="ward")
-    except ValueError:
-        # Distances overflow float64: report non-finite costs, which the
-        # training loop treats as divergence.
-        n_merges = len(X) - 1
-        return GreedyTree(np.zeros((n_merges, 4)), *[np.full(n_merges, np.inf)] * 2)
-    costs = linkage[:, 2] ** 2 / 4
-    return GreedyTree(linkage, costs, costs)
+    weights = {"kernel_embed": kernel_embed}
+    return ward_tree(CRITERIA["learned_metric"].ward_points(weights, X))
 
 
 def _overflow_error(X) -> ValueError:
