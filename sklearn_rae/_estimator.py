@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from numbers import Integral, Real
 
@@ -13,6 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _progress
 from ._convergence import ConvergenceCheck
 from ._criteria import CRITERIA, concat_states, leaf_state
 from ._graph_tree import (
@@ -21,7 +23,7 @@ from ._graph_tree import (
     n_connected_components,
     symmetric_adjacency,
 )
-from ._large import build_tree, uses_pair_cache, ward_tree
+from ._large import build_tree, describe_engine, uses_pair_cache, ward_tree
 from ._tree import (
     GreedyTree,
     cut_linkage,
@@ -217,7 +219,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     verbose : int, default=0
         ``0`` prints nothing; ``1`` or more shows progress over the training
         steps with the tree objective: Keras' progress bar on a terminal, a
-        plain line at every tenth of the steps otherwise.
+        plain line otherwise at every tenth of the steps and after any step
+        that ends 5 seconds or more after the last line. It then reports the
+        final tree build: a line when it starts (with the engine), the time
+        elapsed every 5 seconds, and its duration.
 
     Attributes
     ----------
@@ -418,7 +423,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
         weights, loss_curve = self._train(X, random_state, adjacency)
         criterion_class = CRITERIA[self.merge_cost]
-        tree = self._build_tree(weights, X, adjacency)
+        engine = describe_engine(criterion_class, graph=adjacency is not None)
+        with _progress.report_tree_build(n_samples, engine, self.verbose):
+            tree = self._build_tree(weights, X, adjacency)
         labels = cut_linkage(
             tree.linkage,
             n_clusters=self.n_clusters,
@@ -604,6 +611,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             if convergence is not None and convergence.update(
                 rows, tree.linkage, cut[0], previous["kernel_embed"]
             ):
+                if progress is not None:
+                    progress.converged(step + 1)
                 break
         return weights, loss_curve
 
@@ -764,7 +773,9 @@ class _TrainingProgress:
 
     On a terminal it is Keras' progress bar; otherwise (a log file, a pipe, a
     notebook's captured output) it prints a plain line at every tenth of the
-    steps, since a bar redrawn with control characters is unreadable there.
+    steps, and after any step that ends ``PROGRESS_INTERVAL`` seconds or more
+    after the last line, since a bar redrawn with control characters is
+    unreadable there.
     """
 
     def __init__(self, n_steps: int):
@@ -775,12 +786,26 @@ class _TrainingProgress:
 
             self.bar = tf.keras.utils.Progbar(n_steps, stateful_metrics=["loss"])
         self.every = max(1, n_steps // 10)
+        self.last_line = time.monotonic()
 
     def update(self, step: int, loss: float) -> None:
         if self.bar is not None:
             self.bar.update(step, values=[("loss", loss)])
-        elif step % self.every == 0 or step == self.n_steps:
+            return
+        now = time.monotonic()
+        if (
+            step % self.every == 0
+            or step == self.n_steps
+            or now - self.last_line >= _progress.PROGRESS_INTERVAL
+        ):
             print(f"step {step}/{self.n_steps} - loss: {loss:.4f}", flush=True)
+            self.last_line = now
+
+    def converged(self, step: int) -> None:
+        """Say that training stopped at ``step`` because it converged."""
+        # The bar's line is not ended until it reaches n_steps.
+        start = "\n" if self.bar is not None else ""
+        print(f"{start}Training converged after {step} steps", flush=True)
 
 
 def _embedded_ward_tree(X, kernel_embed) -> GreedyTree:

@@ -27,7 +27,7 @@ from scipy.spatial.distance import pdist
 from ._criteria import leaf_state
 from ._tree import GreedyTree, greedy_linkage
 
-__all__ = ["build_tree", "uses_pair_cache", "ward_tree"]
+__all__ = ["build_tree", "describe_engine", "uses_pair_cache", "ward_tree"]
 
 # From this many dimensions on, a Ward tree whose condensed distance matrix
 # takes at most _MATRIX_MAX_BYTES is built from that matrix (fastcluster's
@@ -40,6 +40,15 @@ _MATRIX_MAX_BYTES = 128 * 2**20
 def uses_pair_cache(criterion_class) -> bool:
     """Whether trees of ``criterion_class`` need the ``O(n**2)`` pair-cost cache."""
     return not getattr(criterion_class, "reducible", False)
+
+
+def describe_engine(criterion_class, graph: bool = False) -> str:
+    """How a tree of ``criterion_class`` is built, in words for progress lines."""
+    if graph:
+        return "greedy merging along the connectivity graph"
+    if uses_pair_cache(criterion_class):
+        return "greedy merging with an n x n pair-cost cache"
+    return "fastcluster's Ward linkage of the embedded samples, O(n d) memory"
 
 
 def build_tree(criterion_class, weights, X) -> GreedyTree:
