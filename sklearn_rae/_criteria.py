@@ -246,14 +246,20 @@ class LearnedMetricCriterion(_SlotSnapshots):
     reducible = True
 
     @staticmethod
-    def ward_points(weights: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    def ward_points(
+        weights: dict[str, np.ndarray], X: np.ndarray, center=None
+    ) -> np.ndarray:
         """Points whose Ward tree is this criterion's tree over ``X``.
 
-        The samples embedded, ``(X - c) @ L`` with ``c`` their average, which
-        changes no cost and keeps the precision of data far from the origin.
+        The samples embedded, ``(X - c) @ L`` with ``c`` their average (or
+        ``center``), which changes no cost and keeps the precision of data far
+        from the origin. The cost of merging nodes is Ward's cost of their
+        points' means, ``n_a n_b / (n_a + n_b) |z_a - z_b|^2 / 2``.
         """
         X = np.asarray(X, dtype=np.float64)
-        return (X - X.mean(axis=0)) @ np.asarray(weights["kernel_embed"], np.float64)
+        if center is None:
+            center = X.mean(axis=0)
+        return (X - center) @ np.asarray(weights["kernel_embed"], np.float64)
 
     @staticmethod
     def loss_scale(weights: dict[str, np.ndarray]) -> float:

@@ -23,7 +23,13 @@ from ._graph_tree import (
     n_connected_components,
     symmetric_adjacency,
 )
-from ._large import build_tree, describe_engine, uses_pair_cache, ward_tree
+from ._large import (
+    build_tree,
+    describe_engine,
+    node_index,
+    uses_pair_cache,
+    ward_tree,
+)
 from ._tree import (
     GreedyTree,
     cut_linkage,
@@ -440,11 +446,14 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             labels,
         )
 
+        index = node_index(criterion_class, weights, node_state, node_labels, n_samples)
+
         # Replace the fitted state only once everything has succeeded.
         self._merger_weights = weights
         self._merger = None
         self._node_state = node_state
         self._node_labels = node_labels
+        self._node_index = index
         self.loss_curve_ = loss_curve
         self.n_iter_ = len(loss_curve)
         self.linkage_matrix_ = tree.linkage
@@ -668,6 +677,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         except for duplicates that the tree put in different clusters. Data
         whose costs overflow float64 raises a ``ValueError``.
 
+        For ``"learned_metric"`` the cheapest node is found with a KD-tree
+        over the nodes' embedded means, built during ``fit``: the result is
+        the same as comparing with every node, at a cost that grows about
+        logarithmically with the training set in low dimensions instead of
+        linearly. For ``"cumulative"`` every node is compared.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -680,6 +695,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False)
+        index = getattr(self, "_node_index", None)
+        if index is not None:
+            try:
+                return index.predict(X)
+            except FloatingPointError:
+                raise _overflow_error(X) from None
         n_nodes = self._node_labels.shape[0]
         # Costs in blocks of about four million.
         criterion = self._node_criterion(X)

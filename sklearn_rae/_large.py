@@ -27,7 +27,14 @@ from scipy.spatial.distance import pdist
 from ._criteria import leaf_state
 from ._tree import GreedyTree, greedy_linkage
 
-__all__ = ["build_tree", "describe_engine", "uses_pair_cache", "ward_tree"]
+__all__ = [
+    "NodeIndex",
+    "build_tree",
+    "describe_engine",
+    "node_index",
+    "uses_pair_cache",
+    "ward_tree",
+]
 
 # From this many dimensions on, a Ward tree whose condensed distance matrix
 # takes at most _MATRIX_MAX_BYTES is built from that matrix (fastcluster's
@@ -126,3 +133,137 @@ def _put_earlier_child_first(linkage: np.ndarray) -> None:
     lowest_array = np.asarray(lowest, dtype=np.int64)
     swap = lowest_array[left] > lowest_array[right]
     linkage[swap, 0], linkage[swap, 1] = right[swap], left[swap]
+
+
+class NodeIndex:
+    """Exact nearest-node search for ``predict`` with a Ward-type criterion.
+
+    ``predict`` gives a new sample the label of the node below the cut that it
+    would merge with most cheaply. For a criterion that is Ward's cost in an
+    embedding, merging a node of ``s`` leaves and embedded mean ``z`` with a
+    new leaf ``x`` costs ``w |z - x|^2 / 2`` with ``w = s / (s + 1)``, which
+    lies in ``[1/2, 1)``. A KD-tree over the nodes' embedded means finds the
+    ``k`` nearest nodes; if the cheapest of them costs ``c``, every node that
+    costs less lies within ``sqrt(2 c / w_min)`` of ``x`` (``w_min = 1/2``,
+    a leaf's), so when the ``k``-th nearest node is farther than that the
+    answer is among the ``k``. Samples for which it is not are queried again
+    with four times as many nodes, and the few that still are not (many
+    duplicates at the same place) are compared with every node. Costs are
+    computed from the differences directly; ties go to the earliest node, as
+    in the comparison with every node.
+
+    Parameters
+    ----------
+    criterion_class : type
+        A criterion with ``ward_points``.
+    weights : dict of ndarray
+        Its weights.
+    node_state : dict of ndarray
+        ``mean`` and ``size`` of every node below the cut, the leaves first.
+    node_labels : ndarray
+        The flat cluster of each node.
+    n_leaves : int
+        How many of the nodes are leaves (training samples).
+    """
+
+    # Nodes fetched per sample at first, and the most before comparing a
+    # sample with every node.
+    first_k = 8
+    max_k = 512
+    # Rows per block: a block holds rows x k x n_features differences.
+    block_values = 1 << 21
+
+    def __init__(self, criterion_class, weights, node_state, node_labels, n_leaves):
+        from scipy.spatial import cKDTree
+
+        means = node_state["mean"]
+        self.criterion_class = criterion_class
+        self.weights = weights
+        self.center = means[:n_leaves].mean(axis=0)
+        points = criterion_class.ward_points(weights, means, self.center)
+        self.tree = cKDTree(points)
+        sizes = node_state["size"]
+        self.weight = sizes / (sizes + 1)
+        self.labels = np.asarray(node_labels)
+
+    def __len__(self) -> int:
+        return self.tree.n
+
+    def nearest(self, X: np.ndarray) -> np.ndarray:
+        """Index of the cheapest node for each row of ``X`` (the earliest of ties).
+
+        Raises ``FloatingPointError`` when a sample's embedding or costs are
+        not finite.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            points = self.criterion_class.ward_points(self.weights, X, self.center)
+        if not np.isfinite(points).all():
+            raise FloatingPointError("embedded samples are not finite")
+        result = np.empty(points.shape[0], dtype=np.intp)
+        rows = max(1, self.block_values // (self.first_k * max(points.shape[1], 1)))
+        for start in range(0, points.shape[0], rows):
+            block = slice(start, start + rows)
+            result[block] = self._nearest_block(points[block])
+        return result
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The label of the cheapest node for each row of ``X``."""
+        return self.labels[self.nearest(X)]
+
+    def _nearest_block(self, points: np.ndarray) -> np.ndarray:
+        n_nodes = len(self)
+        result = np.empty(points.shape[0], dtype=np.intp)
+        pending = np.arange(points.shape[0])
+        k = min(self.first_k, n_nodes)
+        while pending.size:
+            best, complete = self._query(points[pending], k)
+            result[pending[complete]] = best[complete]
+            pending = pending[~complete]
+            if k >= n_nodes:
+                break
+            k = min(4 * k, n_nodes)
+            if k > self.max_k:
+                result[pending] = self._compare_all(points[pending])
+                break
+        return result
+
+    def _query(self, points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The cheapest of the ``k`` nearest nodes, and whether it is exact."""
+        distances, nodes = self.tree.query(points, k=k)
+        distances = distances.reshape(len(points), k)
+        nodes = nodes.reshape(len(points), k)
+        if not np.isfinite(distances).all():
+            # Squared distances overflow: the tree reports no neighbour.
+            raise FloatingPointError("merge costs are not finite")
+        difference = self.tree.data[nodes] - points[:, None, :]
+        costs = (
+            self.weight[nodes] * 0.5 * np.einsum("rkd,rkd->rk", difference, difference)
+        )
+        if not np.isfinite(costs).all():
+            raise FloatingPointError("merge costs are not finite")
+        cheapest = costs.min(axis=1)
+        tied = costs == cheapest[:, None]
+        best = np.where(tied, nodes, np.iinfo(np.intp).max).min(axis=1)
+        if k >= len(self):
+            return best, np.ones(len(points), dtype=bool)
+        # Any node cheaper than ``cheapest`` lies within this squared radius
+        # (w >= 1/2); the slack covers rounding of the distances.
+        radius = 4.0 * cheapest * (1 + 1e-9)
+        complete = distances[:, -1] ** 2 > radius
+        return best, complete
+
+    def _compare_all(self, points: np.ndarray) -> np.ndarray:
+        result = np.empty(points.shape[0], dtype=np.intp)
+        data, weight = self.tree.data, self.weight
+        for row, point in enumerate(points):
+            difference = data - point
+            costs = weight * 0.5 * np.einsum("nd,nd->n", difference, difference)
+            result[row] = int(np.argmin(costs))
+        return result
+
+
+def node_index(criterion_class, weights, node_state, node_labels, n_leaves):
+    """A :class:`NodeIndex` for ``predict``, or None if the criterion has none."""
+    if uses_pair_cache(criterion_class):
+        return None
+    return NodeIndex(criterion_class, weights, node_state, node_labels, n_leaves)
