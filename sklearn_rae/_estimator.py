@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _progress
 from ._convergence import ConvergenceCheck
 from ._criteria import CRITERIA, concat_states, leaf_state
+from ._dask import is_dask_collection, predict_dask
 from ._graph_tree import (
     connected_batch,
     graph_linkage,
@@ -683,17 +684,26 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         logarithmically with the training set in low dimensions instead of
         linearly. For ``"cumulative"`` every node is compared.
 
+        A Dask array or DataFrame is predicted lazily, block by block
+        (``map_blocks`` or ``map_partitions``), with the estimator entering
+        the task graph once; the result is a Dask array or a Dask Series of
+        the same rows. See ``docs/parallel.md`` for predicting on a cluster.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            New samples. Sparse matrices are refused with a ``TypeError``.
+            New samples: an array, a DataFrame, a Dask array or a Dask
+            DataFrame. Sparse matrices are refused with a ``TypeError``.
 
         Returns
         -------
-        labels : ndarray of shape (n_samples,)
-            Index of the cluster each sample belongs to.
+        labels : ndarray of shape (n_samples,), or Dask array or Series
+            Index of the cluster each sample belongs to; for a Dask array a
+            Dask array, for a Dask DataFrame a Dask Series with its index.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return predict_dask(self, X)
         X = self._validate_samples(X, reset=False)
         index = getattr(self, "_node_index", None)
         if index is not None:
