@@ -21,6 +21,8 @@ another order than the cached engine's.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from scipy.spatial.distance import pdist
 
@@ -229,7 +231,7 @@ class NodeIndex:
 
     def _query(self, points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The cheapest of the ``k`` nearest nodes, and whether it is exact."""
-        distances, nodes = self.tree.query(points, k=k)
+        distances, nodes = self.tree.query(points, k=k, workers=_query_threads())
         distances = distances.reshape(len(points), k)
         nodes = nodes.reshape(len(points), k)
         if not np.isfinite(distances).all():
@@ -260,6 +262,19 @@ class NodeIndex:
             costs = weight * 0.5 * np.einsum("nd,nd->n", difference, difference)
             result[row] = int(np.argmin(costs))
         return result
+
+
+def _query_threads() -> int:
+    """Threads for KD-tree queries: ``OMP_NUM_THREADS`` if set, else every core.
+
+    Dask's and joblib's worker processes set the variable to their share of
+    the cores, so parallel predictions do not oversubscribe the machine.
+    """
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return -1
+    return threads if threads > 0 else -1
 
 
 def node_index(criterion_class, weights, node_state, node_labels, n_leaves):
