@@ -170,7 +170,7 @@ class NodeIndex:
 
     # Nodes fetched per sample at first, and the most before comparing a
     # sample with every node.
-    first_k = 8
+    first_k = 4
     max_k = 512
     # Rows per block: a block holds rows x k x n_features differences.
     block_values = 1 << 21
