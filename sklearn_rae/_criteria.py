@@ -86,6 +86,11 @@ class CumulativeCriterion(_SlotSnapshots):
 
     per-node terms plus one dot product: a batch of pairs is one matrix product.
 
+    The cost is not reducible in general (a merged node's code is a learned map
+    of its children's codes, and its cost to a third node is not bounded below
+    by its children's costs to it), nor any linkage of fixed points, so its
+    tree needs the cached engine of :func:`sklearn_rae._tree.greedy_linkage`.
+
     Parameters
     ----------
     weights : dict of ndarray
@@ -93,6 +98,10 @@ class CumulativeCriterion(_SlotSnapshots):
     state : dict of ndarray
         ``embedding`` (n, d), ``score`` (n,), ``size`` (n,); copied.
     """
+
+    #: Whether the cost is Ward's in a linear embedding (see
+    #: :mod:`sklearn_rae._large`): no.
+    reducible = False
 
     def __init__(self, weights: dict[str, np.ndarray], state: dict[str, np.ndarray]):
         self.kernel_encode = np.asarray(weights["kernel_encode"], dtype=np.float64)
@@ -239,6 +248,34 @@ class LearnedMetricCriterion(_SlotSnapshots):
         given means, which leaves every cost unchanged); copied.
     """
 
+    #: The cost is Ward's in the embedding, which is reducible: the tree is
+    #: Ward's linkage of :meth:`ward_points` (see :mod:`sklearn_rae._large`).
+    reducible = True
+
+    @staticmethod
+    def ward_points(
+        weights: dict[str, np.ndarray], X: np.ndarray, center=None
+    ) -> np.ndarray:
+        """Points whose Ward tree is this criterion's tree over ``X``.
+
+        The samples embedded, ``(X - c) @ L`` with ``c`` their average (or
+        ``center``), which changes no cost and keeps the precision of data far
+        from the origin. The cost of merging nodes is Ward's cost of their
+        points' means, ``n_a n_b / (n_a + n_b) |z_a - z_b|^2 / 2``.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        if center is None:
+            center = X.mean(axis=0)
+        return (X - center) @ np.asarray(weights["kernel_embed"], np.float64)
+
+    @staticmethod
+    def loss_scale(weights: dict[str, np.ndarray]) -> float:
+        """Factor from a merge's cost to its loss: ``|det L|^(-2/d)``."""
+        kernel_embed = np.asarray(weights["kernel_embed"], dtype=np.float64)
+        sign, log_volume = np.linalg.slogdet(kernel_embed)
+        d = kernel_embed.shape[0]
+        return float(np.exp(-2.0 / d * log_volume)) if sign != 0 else 1.0
+
     def __init__(self, weights: dict[str, np.ndarray], state: dict[str, np.ndarray]):
         self.kernel_embed = np.asarray(weights["kernel_embed"], dtype=np.float64)
         self.state = {
@@ -254,9 +291,7 @@ class LearnedMetricCriterion(_SlotSnapshots):
         self._half_norm = 0.5 * np.einsum("ij,ij->i", code, code)
         # Merge losses are costs in the embedding scaled to unit volume, so
         # that trees of differently trained models compare (see ``score``).
-        sign, log_volume = np.linalg.slogdet(self.kernel_embed)
-        d = self.kernel_embed.shape[0]
-        self._loss_scale = np.exp(-2.0 / d * log_volume) if sign != 0 else 1.0
+        self._loss_scale = self.loss_scale(weights)
 
     def pair_costs(self, first, second) -> np.ndarray:
         code, size = self.state["embedding"], self.state["size"]
@@ -453,6 +488,12 @@ class BoundaryCriterion(LearnedMetricCriterion):
 
     # predict compares new samples with the training samples only.
     replays_merges = False
+    #: Its trees are built along a spanning tree (:mod:`sklearn_rae._boundary`),
+    #: not by Ward's linkage; they need no pair-cost cache either.
+    engine = (
+        "greedy merging along the minimum spanning tree of the embedded "
+        "samples, O(n d) memory"
+    )
 
 
 CRITERIA = {

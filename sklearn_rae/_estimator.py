@@ -4,25 +4,34 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.cluster import hierarchy
-from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _progress
 from ._boundary import SPANNING_NEIGHBOURS, boundary_tree, spanning_edges
+from ._convergence import ConvergenceCheck
 from ._criteria import CRITERIA, concat_states, leaf_state
+from ._dask import is_dask_collection, predict_dask
 from ._graph_tree import (
     connected_batch,
     estimate_graph_memory,
     graph_linkage,
     n_connected_components,
     symmetric_adjacency,
+)
+from ._large import (
+    build_tree,
+    describe_engine,
+    node_index,
+    uses_pair_cache,
+    ward_tree,
 )
 from ._likelihood import (
     cut_path,
@@ -278,21 +287,30 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     max_iter : int, default=100
         Maximum number of gradient steps. ``0`` builds the tree with the
         untrained merge encoder. Training stops earlier if it diverges (see
-        ``n_iter_``) or, for ``"learned_metric"``, when the flat clusters of a
-        step's tree have no spread to learn from (constant data).
+        ``n_iter_``) or, for ``"learned_metric"`` and ``"boundary"``, when
+        the flat clusters of a step's tree have no spread to learn from
+        (constant data), or when training has converged: for 5 consecutive
+        steps the flat partition of the step's tree is the same as the
+        previous step's (on the samples that the two batches share) and the
+        step moved the embedding so little that the logarithm of the
+        partition's within-cluster spread in it changed by at most ``1e-4``
+        (a relative change of ``1e-4``).
+        ``"cumulative"`` takes all ``max_iter`` steps unless it diverges.
     learning_rate : float or "auto", default="auto"
         Adam's step size. ``"auto"`` is ``1e-3`` for ``"cumulative"``, as in
-        the original training loop, and ``1e-2`` for ``"learned_metric"``,
+        the original training loop, and ``1e-2`` for ``"learned_metric"`` and
+        ``"boundary"``,
         whose objective does not depend on the data's scale.
     shrinkage : float, default=0.3
-        For ``"learned_metric"`` only: how strongly the learned metric is held
-        towards the plain Euclidean one, from 0 (whiten the flat clusters
-        completely) to 1 (Ward's tree, nothing learned).
+        For ``"learned_metric"`` and ``"boundary"``: how strongly the learned
+        metric is held towards the plain Euclidean one, from 0 (whiten the flat
+        clusters, or their boundary gaps, completely) to 1 (the untrained
+        tree: Ward's, or the plain spanning tree's).
     batch_size : int or "auto", default="auto"
         Samples per gradient step: each step builds the greedy tree on a random
         subset of this size. ``"auto"`` is ``min(n_samples, 2000)`` for
-        ``"learned_metric"``, whose flat clusters need a large sample to be
-        stable, and ``min(n_samples, 256)`` for ``"cumulative"``: full batch on
+        ``"learned_metric"`` and ``"boundary"``, whose flat clusters need a
+        large sample to be stable, and ``min(n_samples, 256)`` for ``"cumulative"``: full batch on
         small data.
     memory_limit : int, float, "auto" or None, default="auto"
         Bytes that a fit may allocate for its tree and its weights: the
@@ -300,8 +318,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         graph engine's tables (about 512 bytes per edge), plus the merge
         encoder's ``O(n_features**2)`` weights, their gradient and Adam's
         moments. ``"auto"`` is the memory the operating system reports as
-        available; ``None`` disables the check. A fit (or ``score``) that
-        would exceed it raises a ``MemoryError`` before allocating.
+        available; ``None`` disables the check. A fit that would exceed it
+        raises a ``MemoryError`` before allocating. Only ``"cumulative"``
+        trees (and the joining of a connectivity graph's components) have the
+        pair-cost cache: ``"learned_metric"`` and ``"boundary"`` trees take
+        ``O(n_samples * n_features)`` memory.
     connectivity : array-like, sparse matrix, callable or None, default=None
         Which samples may merge, as in
         :class:`~sklearn.cluster.AgglomerativeClustering`: an adjacency matrix
@@ -331,7 +352,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     verbose : int, default=0
         ``0`` prints nothing; ``1`` or more shows progress over the training
         steps with the tree objective: Keras' progress bar on a terminal, a
-        plain line at every tenth of the steps otherwise.
+        plain line otherwise at every tenth of the steps and after any step
+        that ends 5 seconds or more after the last line. It then reports the
+        final tree build: a line when it starts (with the engine), the time
+        elapsed every 5 seconds, and its duration.
 
     Attributes
     ----------
@@ -378,7 +402,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         gradient step's tree, before the step.
     n_iter_ : int
         Gradient steps taken; fewer than ``max_iter`` if training diverged
-        or, for ``"learned_metric"``, found no spread to learn from.
+        or, for ``"learned_metric"``, converged or found no spread to learn
+        from.
 
     See Also
     --------
@@ -387,9 +412,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     Notes
     -----
-    Pair costs are cached and every node keeps a nearest-neighbour candidate,
-    so a tree over ``n`` samples costs about ``n**2`` pair-cost evaluations,
-    batched into NumPy array operations, and ``4 * n**2`` bytes for the cache.
+    The ``"learned_metric"`` cost is Ward's in the embedding, a reducible
+    cost, so its tree is Ward's linkage of the embedded samples, built by
+    fastcluster's ``linkage_vector`` in ``O(n**2 d)`` time and ``O(n d)``
+    memory. For ``"cumulative"`` pair costs are cached and every node keeps a
+    nearest-neighbour candidate, so a tree over ``n`` samples costs about
+    ``n**2`` pair-cost evaluations, batched into NumPy array operations, and
+    ``4 * n**2`` bytes for the cache.
     Each gradient step builds a tree on at most ``batch_size`` samples and
     takes the gradient of its objective in one compiled TensorFlow function
     (level by level for ``"cumulative"``; from the nodes' sizes and means for
@@ -561,7 +590,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
         weights, loss_curve = self._train(X, random_state, adjacency)
         criterion_class = CRITERIA[self.merge_cost]
-        tree = self._build_tree(weights, X, adjacency)
+        engine = describe_engine(criterion_class, graph=adjacency is not None)
+        with _progress.report_tree_build(n_samples, engine, self.verbose):
+            tree = self._build_tree(weights, X, adjacency)
         path = None
         n_clusters = self.n_clusters
         if n_clusters == "auto":
@@ -581,6 +612,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             labels,
         )
 
+        index = node_index(criterion_class, weights, node_state, node_labels, n_samples)
+
         # Replace the fitted state only once everything has succeeded.
         self._merger_weights = weights
         self._merger = None
@@ -593,6 +626,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         else:
             self.cut_n_clusters_ = path.n_clusters
             self.cut_bic_ = path.bic
+        self._node_index = index
         self.loss_curve_ = loss_curve
         self.n_iter_ = len(loss_curve)
         self.linkage_matrix_ = tree.linkage
@@ -632,12 +666,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         ``n_features**2``.
         """
         n_samples, n_features = X.shape
-        if adjacency is None and self.merge_cost == "boundary":
-            # The spanning tree and its edges' lengths: O(n_samples) rows.
+        if adjacency is None and not uses_pair_cache(CRITERIA[self.merge_cost]):
+            # fastcluster's Ward, or the spanning tree and its edges' lengths:
+            # O(n_samples) rows of a few numbers and the embedded samples.
             needs = [
                 (
                     8 * n_samples * (n_features + SPANNING_NEIGHBOURS + 16),
-                    f"the spanning tree of {n_samples} samples",
+                    f"the tree of {n_samples} samples",
                     "Fit on a subsample",
                 )
             ]
@@ -781,6 +816,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             log_objective=self.merge_cost in ("learned_metric", "boundary")
         )
         train_k = self.n_clusters
+        convergence = None
+        if self.merge_cost in ("learned_metric", "boundary"):
+            convergence = ConvergenceCheck(X, self.shrinkage)
         for step in range(self.max_iter):
             if adjacency is not None:
                 rows = connected_batch(adjacency, batch_size, random_state)
@@ -845,6 +883,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             previous, weights = weights, new_weights
             if progress is not None:
                 progress.update(step + 1, loss)
+            if convergence is not None and convergence.update(
+                rows, tree.linkage, cut[0], previous["kernel_embed"]
+            ):
+                if progress is not None:
+                    progress.converged(step + 1)
+                break
         return weights, loss_curve
 
     def _below_cut(self, linkage, n_samples, n_clusters=None):
@@ -873,15 +917,19 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     def _build_tree(self, weights, X, adjacency=None):
         """The greedy tree over ``X``; refuses data whose costs overflow."""
+        criterion_class = CRITERIA[self.merge_cost]
         with np.errstate(over="ignore", invalid="ignore"):
-            criterion = CRITERIA[self.merge_cost](weights, leaf_state(X))
             if self.merge_cost == "boundary":
                 tree, _ = _boundary_tree(
-                    X, weights["kernel_embed"], adjacency, criterion._loss_scale
+                    X,
+                    weights["kernel_embed"],
+                    adjacency,
+                    criterion_class.loss_scale(weights),
                 )
             elif adjacency is None:
-                tree = greedy_linkage(criterion, len(X))
+                tree = build_tree(criterion_class, weights, X)
             else:
+                criterion = criterion_class(weights, leaf_state(X))
                 tree = graph_linkage(criterion, len(X), adjacency)
         if not _finite(tree.costs):
             raise _overflow_error(X)
@@ -907,18 +955,39 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         except for duplicates that the tree put in different clusters. Data
         whose costs overflow float64 raises a ``ValueError``.
 
+        For ``"learned_metric"`` the cheapest node is found with a KD-tree
+        over the nodes' embedded means, built during ``fit``: the result is
+        the same as comparing with every node, at a cost that grows about
+        logarithmically with the training set in low dimensions instead of
+        linearly. For ``"cumulative"`` every node is compared.
+
+        A Dask array or DataFrame is predicted lazily, block by block
+        (``map_blocks`` or ``map_partitions``), with the estimator entering
+        the task graph once; the result is a Dask array or a Dask Series of
+        the same rows. See ``docs/parallel.md`` for predicting on a cluster.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            New samples. Sparse matrices are refused with a ``TypeError``.
+            New samples: an array, a DataFrame, a Dask array or a Dask
+            DataFrame. Sparse matrices are refused with a ``TypeError``.
 
         Returns
         -------
-        labels : ndarray of shape (n_samples,)
-            Index of the cluster each sample belongs to.
+        labels : ndarray of shape (n_samples,), or Dask array or Series
+            Index of the cluster each sample belongs to; for a Dask array a
+            Dask array, for a Dask DataFrame a Dask Series with its index.
         """
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return predict_dask(self, X)
         X = self._validate_samples(X, reset=False)
+        index = getattr(self, "_node_index", None)
+        if index is not None:
+            try:
+                return index.predict(X)
+            except FloatingPointError:
+                raise _overflow_error(X) from None
         n_nodes = self._node_labels.shape[0]
         # Costs in blocks of about four million.
         criterion = self._node_criterion(X)
@@ -1113,7 +1182,9 @@ class _TrainingProgress:
 
     On a terminal it is Keras' progress bar; otherwise (a log file, a pipe, a
     notebook's captured output) it prints a plain line at every tenth of the
-    steps, since a bar redrawn with control characters is unreadable there.
+    steps, and after any step that ends ``PROGRESS_INTERVAL`` seconds or more
+    after the last line, since a bar redrawn with control characters is
+    unreadable there.
     """
 
     def __init__(self, n_steps: int):
@@ -1124,34 +1195,39 @@ class _TrainingProgress:
 
             self.bar = tf.keras.utils.Progbar(n_steps, stateful_metrics=["loss"])
         self.every = max(1, n_steps // 10)
+        self.last_line = time.monotonic()
 
     def update(self, step: int, loss: float) -> None:
         if self.bar is not None:
             self.bar.update(step, values=[("loss", loss)])
-        elif step % self.every == 0 or step == self.n_steps:
+            return
+        now = time.monotonic()
+        if (
+            step % self.every == 0
+            or step == self.n_steps
+            or now - self.last_line >= _progress.PROGRESS_INTERVAL
+        ):
             print(f"step {step}/{self.n_steps} - loss: {loss:.4f}", flush=True)
+            self.last_line = now
+
+    def converged(self, step: int) -> None:
+        """Say that training stopped at ``step`` because it converged."""
+        # The bar's line is not ended until it reaches n_steps.
+        start = "\n" if self.bar is not None else ""
+        print(f"{start}Training converged after {step} steps", flush=True)
 
 
 def _embedded_ward_tree(X, kernel_embed) -> GreedyTree:
-    """The ``"learned_metric"`` tree of ``X`` for training, by SciPy.
+    """The ``"learned_metric"`` tree of ``X`` for training, by fastcluster.
 
-    Its cost is Ward's in the embedding, so SciPy's Ward linkage of ``X @ L``
-    builds the same tree (up to the order of tied merges, which does not change
-    the training objective) in compiled code; SciPy's height ``h`` is
-    ``sqrt(2 * n_a n_b / (n_a + n_b)) |z_a - z_b|``, so the cost is ``h**2 / 4``.
+    Its cost is Ward's in the embedding, so Ward's linkage of ``X @ L`` builds
+    the same tree (up to the order of tied merges, which does not change the
+    training objective) in compiled code and ``O(n d)`` memory; see
+    :func:`sklearn_rae._large.ward_tree`. Costs that overflow float64 come back
+    infinite, which the training loop treats as divergence.
     """
-    embedded = X @ kernel_embed
-    try:
-        # Condensed distances, so that SciPy never mistakes a square X for a
-        # distance matrix.
-        linkage = hierarchy.linkage(pdist(embedded), method="ward")
-    except ValueError:
-        # Distances overflow float64: report non-finite costs, which the
-        # training loop treats as divergence.
-        n_merges = len(X) - 1
-        return GreedyTree(np.zeros((n_merges, 4)), *[np.full(n_merges, np.inf)] * 2)
-    costs = linkage[:, 2] ** 2 / 4
-    return GreedyTree(linkage, costs, costs)
+    weights = {"kernel_embed": kernel_embed}
+    return ward_tree(CRITERIA["learned_metric"].ward_points(weights, X))
 
 
 def _boundary_tree(X, kernel_embed, adjacency=None, loss_scale=1.0):

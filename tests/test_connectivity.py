@@ -149,7 +149,9 @@ def test_fit_with_connectivity_skips_the_quadratic_memory_check():
     )
     assert model.fit(X).n_clusters_ == 2
     with pytest.raises(MemoryError, match="pair-cost cache"):
-        RecursiveAutoencoderClustering(memory_limit=150_000, max_iter=0).fit(X)
+        RecursiveAutoencoderClustering(
+            merge_cost="cumulative", memory_limit=150_000, max_iter=0
+        ).fit(X)
 
 
 def test_memory_limit_counts_the_edges_of_the_connectivity_graph():

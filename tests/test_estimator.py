@@ -214,7 +214,9 @@ def test_pipeline_and_grid_search_without_scoring(blobs):
 
 def test_memory_guard_names_estimate_limit_and_way_out(blobs):
     X, _ = blobs
-    model = RecursiveAutoencoderClustering(max_iter=0, memory_limit=1000)
+    model = RecursiveAutoencoderClustering(
+        merge_cost="cumulative", max_iter=0, memory_limit=1000
+    )
     with pytest.raises(
         MemoryError, match=r"needs about .* memory limit of .*memory_limit"
     ):
@@ -280,3 +282,11 @@ def test_learned_metric_on_wide_data_warns_of_slow_steps():
         warnings.simplefilter("error")
         model.set_params(max_iter=0).fit(X)  # nothing to train
         model.set_params(max_iter=1).fit(X[:, :2000])
+
+
+def test_memory_guard_skips_the_learned_metric_tree(blobs):
+    # Its tree is fastcluster's Ward of the embedded samples: no n x n cache.
+    X, _ = blobs
+    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=2, memory_limit=1000)
+    assert model.fit(X).n_clusters_ == 3
+    assert np.isfinite(model.score(X))

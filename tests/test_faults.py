@@ -9,6 +9,7 @@ import pytest
 from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
 
 from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._large import NodeIndex
 
 tf = pytest.importorskip("tensorflow")
 merger_module = pytest.importorskip("sklearn_rae._merger")
@@ -146,6 +147,9 @@ def assert_state_unchanged(model, before):
                 np.testing.assert_array_equal(state[name][key], value[key])
         elif isinstance(value, np.ndarray):
             np.testing.assert_array_equal(state[name], value)
+        elif isinstance(value, NodeIndex):
+            np.testing.assert_array_equal(state[name].tree.data, value.tree.data)
+            np.testing.assert_array_equal(state[name].labels, value.labels)
         else:
             assert state[name] == value, name
 

@@ -1,0 +1,93 @@
+"""Trees without an n x n cache: fastcluster's Ward for the learned metric."""
+
+import numpy as np
+import pytest
+
+from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._criteria import (
+    CumulativeCriterion,
+    LearnedMetricCriterion,
+    leaf_state,
+)
+from sklearn_rae._estimator import init_learned_metric_weights
+from sklearn_rae._large import build_tree, uses_pair_cache, ward_tree
+from sklearn_rae._tree import greedy_linkage, replay_forest
+
+
+def _weights(d, seed):
+    weights = init_learned_metric_weights(d, None)
+    weights["kernel_embed"] = np.random.RandomState(seed).normal(size=(d, d))
+    return weights
+
+
+def test_engine_choice_follows_the_criterion():
+    assert not uses_pair_cache(LearnedMetricCriterion)
+    assert uses_pair_cache(CumulativeCriterion)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vector_tree_is_the_cached_engine_tree(seed):
+    # Random data has no tied costs: the same merges in the same order, the
+    # child holding the smaller sample index first, as the cached engine.
+    rng = np.random.RandomState(seed)
+    n, d = rng.randint(2, 90), rng.randint(1, 6)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10)
+    weights = _weights(d, seed)
+    tree = build_tree(LearnedMetricCriterion, weights, X)
+    expected = greedy_linkage(LearnedMetricCriterion(weights, leaf_state(X)), n)
+    assert tree.linkage.dtype == np.float64
+    np.testing.assert_array_equal(
+        tree.linkage[:, [0, 1, 3]], expected.linkage[:, [0, 1, 3]]
+    )
+    np.testing.assert_allclose(tree.linkage[:, 2], expected.linkage[:, 2], rtol=1e-9)
+    np.testing.assert_allclose(tree.costs, expected.costs, rtol=1e-9)
+    np.testing.assert_allclose(tree.losses, expected.losses, rtol=1e-9)
+    assert np.all(np.diff(tree.linkage[:, 2]) >= 0)
+
+
+def test_replayed_forest_matches_the_cached_engine():
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(50, 3))
+    weights = _weights(3, 4)
+    ours = build_tree(LearnedMetricCriterion, weights, X)
+    cached = greedy_linkage(LearnedMetricCriterion(weights, leaf_state(X)), len(X))
+    labels = np.zeros(len(X), dtype=np.intp)
+    states = [
+        replay_forest(
+            LearnedMetricCriterion(weights, leaf_state(X)),
+            tree.linkage,
+            tree.costs,
+            len(X) - 4,
+            labels,
+        )[0]
+        for tree in (ours, cached)
+    ]
+    for key in ("mean", "size", "embedding"):
+        np.testing.assert_allclose(states[0][key], states[1][key], atol=1e-12)
+
+
+def test_ties_give_a_valid_tree():
+    X = np.repeat(np.eye(3), 4, axis=0)
+    tree = ward_tree(X)
+    assert np.all(tree.linkage[:, 0] != tree.linkage[:, 1])
+    assert tree.linkage[-1, 3] == len(X)
+    np.testing.assert_array_equal(tree.costs[:9], 0.0)
+
+
+def test_overflowing_points_give_infinite_costs():
+    X = np.array([[0.0, 0.0], [1e200, 0.0], [1.0, 1.0]])
+    assert np.isinf(ward_tree(X).costs).any()
+    assert np.isinf(ward_tree(np.array([[0.0], [np.inf], [1.0]])).costs).all()
+
+
+def test_default_fit_uses_the_vector_engine(monkeypatch):
+    import sklearn_rae._large as large
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the cached engine was used")
+
+    monkeypatch.setattr(large, "greedy_linkage", refuse)
+    X = np.random.RandomState(0).normal(size=(40, 2))
+    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=2, random_state=0)
+    assert model.fit(X).n_clusters_ == 3
+    np.testing.assert_array_equal(model.predict(X), model.labels_)

@@ -1,0 +1,108 @@
+"""predict's KD-tree over the nodes gives the same labels as comparing all."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._large import NodeIndex
+
+
+def _brute_force(model, X):
+    """The label of the cheapest node by comparing with every node."""
+    costs = model._node_costs(X)
+    return model._node_labels[np.argmin(costs, axis=0)]
+
+
+def _model(X, n_clusters, kernel_embed=None):
+    model = RecursiveAutoencoderClustering(n_clusters=n_clusters, max_iter=0).fit(X)
+    if kernel_embed is not None:
+        # Any embedding: refit the tree and the index with it.
+        model._merger_weights["kernel_embed"] = kernel_embed
+        model = _refit_with(model, X)
+    return model
+
+
+def _refit_with(model, X):
+    from sklearn_rae import _estimator
+
+    weights = model._merger_weights
+
+    def train(self, X, random_state, adjacency=None):
+        return weights, []
+
+    original = _estimator.RecursiveAutoencoderClustering._train
+    _estimator.RecursiveAutoencoderClustering._train = train
+    try:
+        return model.fit(X)
+    finally:
+        _estimator.RecursiveAutoencoderClustering._train = original
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_index_equals_comparing_every_node(seed):
+    rng = np.random.RandomState(seed)
+    n, d = rng.randint(5, 400), rng.randint(1, 6)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10, size=d)
+    L = rng.normal(size=(d, d))
+    model = _model(X, n_clusters=rng.randint(1, min(n, 12)), kernel_embed=L)
+    assert isinstance(model._node_index, NodeIndex)
+    new = np.vstack([X, rng.normal(size=(300, d)) * 3 * X.std(axis=0)])
+    np.testing.assert_array_equal(model.predict(new), _brute_force(model, new))
+
+
+def _exact(model, X):
+    """Cheapest node from direct differences, the earliest of exact ties."""
+    state, L = model._node_state, model._merger_weights["kernel_embed"]
+    center = state["mean"][: model.n_leaves_].mean(axis=0)
+    nodes = (state["mean"] - center) @ L
+    points = (X - center) @ L
+    weight = state["size"] / (state["size"] + 1)
+    costs = weight * 0.5 * ((nodes[None, :, :] - points[:, None, :]) ** 2).sum(-1)
+    return np.argmin(costs, axis=1)
+
+
+def test_index_handles_duplicates_and_ties_exactly():
+    # Exact ties: the comparison with every node by the factorised cost
+    # rounds them either way, the index gives the earliest node.
+    rng = np.random.RandomState(1)
+    base = rng.normal(size=(6, 2))
+    X = base[rng.randint(0, 6, size=200)]
+    model = _model(X, n_clusters=3)
+    new = np.vstack([X, (base[0] + base[1]) / 2, base])
+    index = model._node_index
+    index.first_k = 2  # force the widening of the query and the fallback
+    index.max_k = 32
+    np.testing.assert_array_equal(index.nearest(new), _exact(model, new))
+    # A training sample's own leaf costs nothing: labels_ come back.
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_index_is_used_on_trained_models_and_survives_pickling():
+    rng = np.random.RandomState(2)
+    X = np.vstack([rng.normal(size=(60, 3)), rng.normal(size=(60, 3)) + 4])
+    model = RecursiveAutoencoderClustering(n_clusters=2, max_iter=5, random_state=0)
+    model.fit(X)
+    new = rng.normal(size=(500, 3)) * 3
+    expected = _brute_force(model, new)
+    np.testing.assert_array_equal(model.predict(new), expected)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(new), expected)
+
+
+def test_cumulative_compares_every_node():
+    X = np.random.RandomState(3).normal(size=(30, 2))
+    model = RecursiveAutoencoderClustering(
+        n_clusters=3, merge_cost="cumulative", max_iter=0, random_state=0
+    ).fit(X)
+    assert model._node_index is None
+    np.testing.assert_array_equal(model.predict(X), _brute_force(model, X))
+
+
+def test_models_without_an_index_still_predict():
+    X = np.random.RandomState(4).normal(size=(40, 2))
+    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=0).fit(X)
+    expected = model.predict(X)
+    del model._node_index  # as a model pickled before the index existed
+    np.testing.assert_array_equal(model.predict(X), expected)
