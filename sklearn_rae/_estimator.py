@@ -310,8 +310,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         Samples per gradient step: each step builds the greedy tree on a random
         subset of this size. ``"auto"`` is ``min(n_samples, 2000)`` for
         ``"learned_metric"`` and ``"boundary"``, whose flat clusters need a
-        large sample to be stable, and ``min(n_samples, 256)`` for ``"cumulative"``: full batch on
-        small data.
+        large sample to be stable, and ``min(n_samples, 256)`` for
+        ``"cumulative"``: full batch on small data.
     memory_limit : int, float, "auto" or None, default="auto"
         Bytes that a fit may allocate for its tree and its weights: the
         ``O(n_samples**2)`` pair-cost cache, or with ``connectivity`` the
