@@ -93,7 +93,7 @@ print(
 # features and 178 samples the in-sample criterion is a weaker guide than the
 # cross-validated score (the shared covariance alone has 91 parameters):
 # compare the two choices above.
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 shown = model.cut_n_clusters_ <= 15
 left.plot(model.cut_n_clusters_[shown], model.cut_bic_[shown], marker="o")
 left.axvline(model.n_clusters_, color="tab:red", linestyle="--", label="chosen")
@@ -105,5 +105,4 @@ heights = model.distances_
 cut = heights[len(heights) - model.n_clusters_ : len(heights) - model.n_clusters_ + 2]
 right.axhline(np.mean(cut), color="tab:red", linestyle="--")
 right.set_title(f"the tree, cut into {model.n_clusters_} clusters")
-fig.tight_layout()
 plt.show()
