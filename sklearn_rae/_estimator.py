@@ -982,7 +982,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         if is_dask_collection(X):
             return predict_dask(self, X)
         X = self._validate_samples(X, reset=False)
-        index = getattr(self, "_node_index", None)
+        index = self._predict_index()
         if index is not None:
             try:
                 return index.predict(X)
@@ -1168,12 +1168,31 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             names.append("merger_")
         return names
 
+    def _predict_index(self):
+        """The KD-tree over the nodes below the cut, or None for a criterion
+        without one; rebuilt on first use after loading (pickles leave it out).
+        """
+        index = self.__dict__.get("_node_index")
+        if index is None:
+            index = node_index(
+                CRITERIA[self.merge_cost],
+                self._merger_weights,
+                self._node_state,
+                self._node_labels,
+                self.n_leaves_,
+            )
+            self._node_index = index
+        return index
+
     def __getstate__(self):
         # The Keras model is rebuilt from the NumPy weights on demand, so a
-        # pickle holds arrays only and loads without TensorFlow.
+        # pickle holds arrays only and loads without TensorFlow; likewise the
+        # KD-tree of predict, which skops could not store.
         state = super().__getstate__()
         if state.get("_merger") is not None:
             state["_merger"] = None
+        if state.get("_node_index") is not None:
+            state["_node_index"] = None
         return state
 
 

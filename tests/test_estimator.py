@@ -284,9 +284,17 @@ def test_learned_metric_on_wide_data_warns_of_slow_steps():
         model.set_params(max_iter=1).fit(X[:, :2000])
 
 
-def test_memory_guard_skips_the_learned_metric_tree(blobs):
-    # Its tree is fastcluster's Ward of the embedded samples: no n x n cache.
-    X, _ = blobs
-    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=2, memory_limit=1000)
+@pytest.mark.parametrize("merge_cost", ["learned_metric", "boundary"])
+def test_memory_guard_counts_no_pair_cache_for_o_n_d_trees(merge_cost):
+    # Their trees are fastcluster's Ward of the embedded samples, or built along
+    # a spanning tree: no n x n cache, so a limit far below it (36 MB for 3,000
+    # samples) lets them fit and refuses the seed's criterion.
+    X, _ = make_blobs(n_samples=3000, centers=3, random_state=0)
+    limit = 4 * 2**20
+    model = RecursiveAutoencoderClustering(
+        n_clusters=3, merge_cost=merge_cost, max_iter=2, memory_limit=limit
+    )
     assert model.fit(X).n_clusters_ == 3
     assert np.isfinite(model.score(X))
+    with pytest.raises(MemoryError, match="pair-cost cache"):
+        model.set_params(merge_cost="cumulative").fit(X)
