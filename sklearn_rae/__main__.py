@@ -142,6 +142,12 @@ def _learning_rate(text: str) -> float | str:
     return _positive_float(text)
 
 
+def _n_clusters(text: str) -> int | str:
+    if text == "auto":
+        return text
+    return _positive_int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line's argument parser."""
     from . import __version__
@@ -164,10 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--n-clusters",
-        type=_positive_int,
+        type=_n_clusters,
         metavar="N",
-        help=f"number of flat clusters (default: {IRIS_N_CLUSTERS} for iris, "
-        f"{FILE_N_CLUSTERS} for a file)",
+        help=f"number of flat clusters, or 'auto' to cut the tree where the "
+        f"BIC of its flat clusters is lowest (default: {IRIS_N_CLUSTERS} for "
+        f"iris, {FILE_N_CLUSTERS} for a file)",
     )
     parser.add_argument(
         "--distance-threshold",
@@ -673,7 +680,7 @@ def _run(args: argparse.Namespace) -> int:
         n_clusters = None
     else:
         n_clusters = args.n_clusters or default_n_clusters
-        if n_clusters > n_samples:
+        if n_clusters != "auto" and n_clusters > n_samples:
             raise InputError(
                 f"--n-clusters {n_clusters} is more than the {n_samples} samples "
                 f"in {source}."

@@ -59,6 +59,18 @@ def test_main_clusters_iris_and_writes_outputs(tmp_path, capsys):
     assert (out / "dendrogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_main_chooses_the_number_of_clusters_with_auto(tmp_path, capsys):
+    out = tmp_path / "out"
+    arguments = ["--n-clusters", "auto", "--merge-cost", "boundary", "--max-iter", "2"]
+    assert main([*arguments, "--output-dir", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    labels = _read_labels(out / "labels.csv")
+    n_clusters = len(np.unique(labels))
+    assert f"{n_clusters} clusters, sizes " in stdout
+    assert "'boundary': 2 training steps" in stdout
+    assert n_clusters >= 2  # iris is not one Gaussian
+
+
 def test_main_prints_summary(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["--max-iter", "2", "--output-dir", str(out)]) == 0
@@ -228,6 +240,7 @@ def test_main_reports_bad_input_in_one_line(case, tmp_path, capsys):
     [
         (["--n-clusters", "3", "--distance-threshold", "1"], "not both"),
         (["--n-clusters", "0"], "not a positive integer"),
+        (["--n-clusters", "many"], "'many' is not an integer"),
         (["--n-clusters", "two"], "'two' is not an integer"),
         (["--max-iter", "-1"], "-1 is negative"),
         (["--distance-threshold", "-0.5"], "not a non-negative number"),
