@@ -47,6 +47,8 @@ __all__ = [
 # from a k-nearest-neighbour graph instead of all pairs, an O(n^2) loop.
 EXACT_SPANNING_TREE_MAX_SAMPLES = 5_000
 SPANNING_NEIGHBOURS = 15
+# Neighbours searched for the nearest sample of another component.
+JOIN_NEIGHBOURS = 32
 
 
 def _prim_edges(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,9 +100,14 @@ def _joining_edges(Z: np.ndarray, first: np.ndarray, second: np.ndarray):
     """Edges that join the components of a spanning forest into one tree.
 
     Borůvka's rounds: each component is joined to its nearest sample in
-    another component, until one component is left.
+    another component, until one component is left. The nearest outside
+    sample is looked up among each sample's ``JOIN_NEIGHBOURS`` nearest
+    neighbours (one index for all); a component none of whose samples has an
+    outside sample among them gets an index of the outside samples of its own.
     """
     n = Z.shape[0]
+    index = NearestNeighbors(n_neighbors=min(JOIN_NEIGHBOURS, n - 1)).fit(Z)
+    neighbour_distance, neighbour = index.kneighbors()
     joins_first, joins_second = [], []
     while True:
         graph = sp.coo_matrix(
@@ -113,21 +120,45 @@ def _joining_edges(Z: np.ndarray, first: np.ndarray, second: np.ndarray):
         n_components, component = connected_components(graph, directed=False)
         if n_components == 1:
             break
-        nearest = {}
+        outside = component[neighbour] != component[:, None]
+        distance = np.where(outside, neighbour_distance, np.inf)
+        column = np.argmin(distance, axis=1)
+        rows = np.arange(n)
+        best_distance = distance[rows, column]
+        best_neighbour = neighbour[rows, column]
+        nearest = set()
         for label in range(n_components):
             inside = np.flatnonzero(component == label)
-            outside = np.flatnonzero(component != label)
-            index = NearestNeighbors(n_neighbors=1).fit(Z[outside])
-            distance, neighbour = index.kneighbors(Z[inside])
-            best = int(np.argmin(distance[:, 0]))
-            pair = (int(inside[best]), int(outside[neighbour[best, 0]]))
-            nearest[label] = (float(distance[best, 0]), min(pair), max(pair))
-        for _, a, b in sorted(set(nearest.values())):
-            joins_first.append(a)
-            joins_second.append(b)
+            j = int(np.argmin(best_distance[inside]))
+            if np.isfinite(best_distance[inside[j]]):
+                pair = (int(inside[j]), int(best_neighbour[inside[j]]))
+                length = float(best_distance[inside[j]])
+            else:
+                others = np.flatnonzero(component != label)
+                own = NearestNeighbors(n_neighbors=1).fit(Z[others])
+                far_distance, far = own.kneighbors(Z[inside])
+                j = int(np.argmin(far_distance[:, 0]))
+                pair = (int(inside[j]), int(others[far[j, 0]]))
+                length = float(far_distance[j, 0])
+            nearest.add((length, min(pair), max(pair)))
+        # Ties can give two components two different joins: keep the joins
+        # that connect components not yet connected this round.
+        merged = np.arange(n_components)
+        for _, a, b in sorted(nearest):
+            root_a, root_b = _root(merged, component[a]), _root(merged, component[b])
+            if root_a != root_b:
+                merged[root_b] = root_a
+                joins_first.append(a)
+                joins_second.append(b)
     return np.asarray(joins_first, dtype=np.intp), np.asarray(
         joins_second, dtype=np.intp
     )
+
+
+def _root(parent: np.ndarray, label: int) -> int:
+    while parent[label] != label:
+        label = parent[label]
+    return int(label)
 
 
 def spanning_edges(Z: np.ndarray, adjacency=None):

@@ -164,3 +164,19 @@ def test_boundary_on_a_sequence_keeps_clusters_contiguous():
     changes = np.flatnonzero(np.diff(model.labels_))
     assert len(changes) == 2
     assert adjusted_rand_score(np.repeat([0, 1, 2], 60), model.labels_) > 0.9
+
+
+def test_graph_with_many_components_is_joined_into_one_tree():
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.neighbors import kneighbors_graph
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(2000, 3) * rng.uniform(0.01, 3, size=(2000, 1))
+    graph = kneighbors_graph(X, 2)
+    graph = graph + graph.T
+    n_components = connected_components(graph, directed=False)[0]
+    assert n_components > 20
+    first, second, n_graph_edges = spanning_edges(X, graph)
+    assert len(first) == 1999 and n_graph_edges == 2000 - n_components
+    tree = sp.coo_matrix((np.ones(1999), (first, second)), shape=(2000, 2000))
+    assert connected_components(tree, directed=False)[0] == 1
