@@ -59,6 +59,10 @@ class _SlotSnapshots:
     # predict compares new samples with every node below the cut, so fit
     # replays the merges below it to record their states.
     replays_merges = True
+    # Whether training minimises the embedded-pairs objective of the merges
+    # below the flat cut (a logarithm, scale-free) rather than the whole
+    # tree's reconstruction error.
+    trains_below_cut = False
 
     def _slot_arrays(self) -> list[np.ndarray]:
         raise NotImplementedError
@@ -248,6 +252,7 @@ class LearnedMetricCriterion(_SlotSnapshots):
         given means, which leaves every cost unchanged); copied.
     """
 
+    trains_below_cut = True
     #: The cost is Ward's in the embedding, which is reducible: the tree is
     #: Ward's linkage of :meth:`ward_points` (see :mod:`sklearn_rae._large`).
     reducible = True

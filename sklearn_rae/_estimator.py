@@ -797,9 +797,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         learning_rate = self.learning_rate
         if learning_rate == "auto":
             learning_rate = AUTO_LEARNING_RATES[self.merge_cost]
-        trainer = make_trainer(self.merge_cost, weights, learning_rate, self.shrinkage)
+        trainer = make_trainer(criterion_class, weights, learning_rate, self.shrinkage)
         if (
-            self.merge_cost in ("learned_metric", "boundary")
+            criterion_class.trains_below_cut
             and _fixed_k(self.n_clusters)
             and self.n_clusters >= batch_size
         ):
@@ -812,12 +812,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 stacklevel=5,
             )
         progress = _TrainingProgress(self.max_iter) if self.verbose else None
-        watch = _BlowUpWatch(
-            log_objective=self.merge_cost in ("learned_metric", "boundary")
-        )
+        watch = _BlowUpWatch(log_objective=criterion_class.trains_below_cut)
         train_k = self.n_clusters
         convergence = None
-        if self.merge_cost in ("learned_metric", "boundary"):
+        if criterion_class.trains_below_cut:
             convergence = ConvergenceCheck(X, self.shrinkage)
         for step in range(self.max_iter):
             if adjacency is not None:
@@ -852,7 +850,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                         adjacency[rows][:, rows],
                     )
             cut = ()
-            if self.merge_cost in ("learned_metric", "boundary"):
+            if criterion_class.trains_below_cut:
                 if train_k == "auto":
                     # Chosen on the first tree, then fixed (see n_clusters). A
                     # tree whose costs overflow ends training below anyway.

@@ -431,12 +431,14 @@ class LearnedMetricTrainer:
         return loss
 
 
-def make_trainer(merge_cost, weights, learning_rate, shrinkage):
-    """The trainer of ``merge_cost`` started at ``weights``.
+def make_trainer(criterion_class, weights, learning_rate, shrinkage):
+    """The trainer of a criterion (a class of ``CRITERIA``) started at ``weights``.
 
-    Both trainers have ``weights()`` and ``step(X, linkage, *cut)``: the learned
-    metric's step also takes the below-cut marks of the tree's merges.
+    Both trainers have ``weights()`` and ``step(X, linkage, *cut)``: for the
+    criteria trained below the cut (``trains_below_cut``, the learned metric
+    and the boundary criterion) the step also takes the below-cut marks of
+    the tree's merges and, for the boundary criterion, their boundary samples.
     """
-    if merge_cost in ("learned_metric", "boundary"):
+    if criterion_class.trains_below_cut:
         return LearnedMetricTrainer(weights, learning_rate, shrinkage)
     return TreeTrainer(weights, learning_rate)
