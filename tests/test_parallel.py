@@ -106,20 +106,10 @@ def test_grid_search_in_process_workers_with_scoring(sequential):
             np.testing.assert_array_equal(scores, threads)
 
 
-def test_grid_search_on_dask_cluster(sequential):
-    distributed = pytest.importorskip("distributed")
+def test_grid_search_on_dask_cluster(sequential, dask_client):
+    client = dask_client
     X, y = blobs()
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-        joblib.parallel_backend("dask"),
-    ):
+    with joblib.parallel_backend("dask"):
         worker_ids = set(client.run(os.getpid).values())
         result = search(n_jobs=-1, scoring=SCORING).fit(X, y)
         unscored = search(n_jobs=-1).fit(X)
