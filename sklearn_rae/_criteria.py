@@ -26,6 +26,9 @@ __all__ = [
     "LearnedMetricCriterion",
     "concat_states",
     "embedded_pairs_objective",
+    "init_learned_metric_training_weights",
+    "init_learned_metric_weights",
+    "init_merger_weights",
     "leaf_state",
     "learned_metric_objective",
     "merge_code_differences",
@@ -47,6 +50,65 @@ def leaf_state(X: np.ndarray) -> dict[str, np.ndarray]:
 def concat_states(*states: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Stack node states row-wise (same keys in each)."""
     return {key: np.concatenate([s[key] for s in states]) for key in states[0]}
+
+
+def init_merger_weights(
+    n_features: int, random_state: np.random.RandomState
+) -> dict[str, np.ndarray]:
+    """Keras' default initialisation of the seed's merge encoder, in NumPy.
+
+    Glorot-uniform kernels and zero biases, as ``Dense`` layers start; drawn
+    from ``random_state`` so that a fit is reproducible without touching
+    TensorFlow's global random state.
+    """
+    d = n_features
+    limit = np.sqrt(6.0 / (2 * d + d))
+    return {
+        "kernel_encode": random_state.uniform(-limit, limit, size=(2 * d, d)),
+        "bias_encode": np.zeros(d),
+        "kernel_decode": random_state.uniform(-limit, limit, size=(d, 2 * d)),
+        "bias_decode": np.zeros(2 * d),
+    }
+
+
+def init_learned_metric_weights(
+    n_features: int, random_state: np.random.RandomState
+) -> dict[str, np.ndarray]:
+    """Identity embedding, encoder as the average, decoder as a copy, zero biases.
+
+    The code of two merged leaves is then their embedded average and the
+    reconstruction error of the pair, ``|o - c|^2 / 2``, is their merge cost
+    (Ward's in the embedding); the criterion extends this to nodes of any
+    size by weighting the average and the errors by the children's sizes.
+    Deterministic; ``random_state`` is unused.
+    """
+    identity = np.eye(n_features)
+    return {
+        "kernel_embed": identity.copy(),
+        "kernel_encode": np.vstack([identity, identity]) / 2,
+        "bias_encode": np.zeros(n_features),
+        "kernel_decode": np.hstack([identity, identity]),
+        "bias_decode": np.zeros(2 * n_features),
+    }
+
+
+def init_learned_metric_training_weights(
+    n_features: int, random_state: np.random.RandomState
+) -> dict[str, np.ndarray]:
+    """What ``"learned_metric"`` trains and reads: the identity embedding.
+
+    The encoder (average) and decoder (copy) kernels of
+    :func:`init_learned_metric_weights` are fixed and never read by the
+    criterion or its trainer; at ``2 d x d`` each they would be most of the
+    memory of a fit on wide data, so only :attr:`merger_` builds them (see
+    :func:`_keras_merger_weights`). The zero biases are kept: they are small
+    and give the merge encoder's width.
+    """
+    return {
+        "kernel_embed": np.eye(n_features),
+        "bias_encode": np.zeros(n_features),
+        "bias_decode": np.zeros(2 * n_features),
+    }
 
 
 class _SlotSnapshots:
@@ -106,6 +168,18 @@ class CumulativeCriterion(_SlotSnapshots):
     #: Whether the cost is Ward's in a linear embedding (see
     #: :mod:`sklearn_rae._large`): no.
     reducible = False
+
+    #: Keras' default initialisation of the seed's merge encoder.
+    initial_weights = staticmethod(init_merger_weights)
+    #: learning_rate="auto" and batch_size="auto": the seed's step size; small
+    #: batches, since every step builds an O(n**2) tree.
+    auto_learning_rate = 1e-3
+    auto_batch_size = 256
+    #: Peak memory of the weights in d x d float64 matrices, measured as
+    #: resident memory on wide data (3 samples, 1,000 to 5,000 features) and
+    #: rounded up: 2d x d kernels, a 2d x 2d residual, their gradients, Adam's
+    #: moments and TensorFlow's copies when training.
+    weight_memory_factors = {"train": 50, "build": 14}
 
     def __init__(self, weights: dict[str, np.ndarray], state: dict[str, np.ndarray]):
         self.kernel_encode = np.asarray(weights["kernel_encode"], dtype=np.float64)
@@ -253,6 +327,17 @@ class LearnedMetricCriterion(_SlotSnapshots):
     """
 
     trains_below_cut = True
+    #: Only the identity embedding is trained (see
+    #: :func:`init_learned_metric_training_weights`).
+    initial_weights = staticmethod(init_learned_metric_training_weights)
+    #: learning_rate="auto": the objective is scale-free, and the embedding must
+    #: travel a distance of order one within max_iter steps. batch_size="auto":
+    #: the flat clusters need a large sample to be stable.
+    auto_learning_rate = 1e-2
+    auto_batch_size = 2000
+    #: The embedding, the step before it, its gradient, Adam's moments and
+    #: TensorFlow's copies and LU factors; one d x d matrix for a tree alone.
+    weight_memory_factors = {"train": 18, "build": 3}
     #: The cost is Ward's in the embedding, which is reducible: the tree is
     #: Ward's linkage of :meth:`ward_points` (see :mod:`sklearn_rae._large`).
     reducible = True

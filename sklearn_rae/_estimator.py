@@ -17,7 +17,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _progress
 from ._boundary import SPANNING_NEIGHBOURS, boundary_tree, spanning_edges
 from ._convergence import ConvergenceCheck
-from ._criteria import CRITERIA, concat_states, leaf_state
+from ._criteria import (
+    CRITERIA,
+    concat_states,
+    leaf_state,
+)
 from ._dask import is_dask_collection, predict_dask
 from ._graph_tree import (
     connected_batch,
@@ -99,65 +103,6 @@ def _format_bytes(n_bytes: float) -> str:
     raise AssertionError("unreachable")
 
 
-def init_merger_weights(
-    n_features: int, random_state: np.random.RandomState
-) -> dict[str, np.ndarray]:
-    """Keras' default initialisation of the seed's merge encoder, in NumPy.
-
-    Glorot-uniform kernels and zero biases, as ``Dense`` layers start; drawn
-    from ``random_state`` so that a fit is reproducible without touching
-    TensorFlow's global random state.
-    """
-    d = n_features
-    limit = np.sqrt(6.0 / (2 * d + d))
-    return {
-        "kernel_encode": random_state.uniform(-limit, limit, size=(2 * d, d)),
-        "bias_encode": np.zeros(d),
-        "kernel_decode": random_state.uniform(-limit, limit, size=(d, 2 * d)),
-        "bias_decode": np.zeros(2 * d),
-    }
-
-
-def init_learned_metric_weights(
-    n_features: int, random_state: np.random.RandomState
-) -> dict[str, np.ndarray]:
-    """Identity embedding, encoder as the average, decoder as a copy, zero biases.
-
-    The code of two merged leaves is then their embedded average and the
-    reconstruction error of the pair, ``|o - c|^2 / 2``, is their merge cost
-    (Ward's in the embedding); the criterion extends this to nodes of any
-    size by weighting the average and the errors by the children's sizes.
-    Deterministic; ``random_state`` is unused.
-    """
-    identity = np.eye(n_features)
-    return {
-        "kernel_embed": identity.copy(),
-        "kernel_encode": np.vstack([identity, identity]) / 2,
-        "bias_encode": np.zeros(n_features),
-        "kernel_decode": np.hstack([identity, identity]),
-        "bias_decode": np.zeros(2 * n_features),
-    }
-
-
-def init_learned_metric_training_weights(
-    n_features: int, random_state: np.random.RandomState
-) -> dict[str, np.ndarray]:
-    """What ``"learned_metric"`` trains and reads: the identity embedding.
-
-    The encoder (average) and decoder (copy) kernels of
-    :func:`init_learned_metric_weights` are fixed and never read by the
-    criterion or its trainer; at ``2 d x d`` each they would be most of the
-    memory of a fit on wide data, so only :attr:`merger_` builds them (see
-    :func:`_keras_merger_weights`). The zero biases are kept: they are small
-    and give the merge encoder's width.
-    """
-    return {
-        "kernel_embed": np.eye(n_features),
-        "bias_encode": np.zeros(n_features),
-        "bias_decode": np.zeros(2 * n_features),
-    }
-
-
 def _keras_merger_weights(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``weights`` completed with the fixed average encoder and copy decoder."""
     if "kernel_encode" in weights:
@@ -170,30 +115,14 @@ def _keras_merger_weights(weights: dict[str, np.ndarray]) -> dict[str, np.ndarra
     }
 
 
-# Initial merge encoder weights of each criterion, as the fit trains them.
-MERGER_INITS = {
-    "learned_metric": init_learned_metric_training_weights,
-    "boundary": init_learned_metric_training_weights,
-    "cumulative": init_merger_weights,
-}
-
-# Peak memory of the merge encoder's weights in a fit, in units of
-# 8 * n_features**2 bytes (one d x d float64 matrix), measured as resident
-# memory on wide data (3 samples, 1,000 to 5,000 features) and rounded up.
-# Training holds the weights, the step before them, their gradient, Adam's two
-# moments and its temporaries, and TensorFlow's copies and the LU factors of
-# the log-determinant; "cumulative" has 2d x d kernels and builds a 2d x 2d
-# residual. Without training, only the criterion's arrays count.
-WEIGHT_MEMORY_FACTORS = {
-    "learned_metric": {"train": 18, "build": 3},
-    "boundary": {"train": 18, "build": 3},
-    "cumulative": {"train": 50, "build": 14},
-}
-
-
 def estimate_weight_memory(merge_cost: str, n_features: int, training: bool) -> int:
-    """Bytes a fit (or, without ``training``, a tree) holds for the weights."""
-    factor = WEIGHT_MEMORY_FACTORS[merge_cost]["train" if training else "build"]
+    """Bytes a fit (or, without ``training``, a tree) holds for the weights.
+
+    Each criterion's ``weight_memory_factors`` count them in ``d x d`` float64
+    matrices.
+    """
+    factors = CRITERIA[merge_cost].weight_memory_factors
+    factor = factors["train" if training else "build"]
     return factor * 8 * int(n_features) ** 2
 
 
@@ -210,15 +139,6 @@ def _format_seconds(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} minutes"
     return f"{seconds / 3600:.1f} hours"
-
-
-# Adam's step size for learning_rate="auto": the seed's for its criterion; the
-# learned metric's objective is scale-free, and its embedding must travel a
-# distance of order one within max_iter steps.
-AUTO_LEARNING_RATES = {"learned_metric": 1e-2, "boundary": 1e-2, "cumulative": 1e-3}
-
-# Samples per training step for batch_size="auto".
-AUTO_BATCH_SIZES = {"learned_metric": 2000, "boundary": 2000, "cumulative": 256}
 
 
 class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
@@ -779,13 +699,15 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     def _effective_batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
-            return min(n_samples, AUTO_BATCH_SIZES[self.merge_cost])
+            return min(n_samples, CRITERIA[self.merge_cost].auto_batch_size)
         return min(n_samples, self.batch_size)
 
     def _train(self, X, random_state, adjacency=None):
         """Initialise and train the merge encoder; return weights and losses."""
         n_samples, n_features = X.shape
-        weights = previous = MERGER_INITS[self.merge_cost](n_features, random_state)
+        weights = previous = CRITERIA[self.merge_cost].initial_weights(
+            n_features, random_state
+        )
         loss_curve: list[float] = []
         if self.max_iter == 0:
             return weights, loss_curve
@@ -796,7 +718,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         batch_size = self._effective_batch_size(n_samples)
         learning_rate = self.learning_rate
         if learning_rate == "auto":
-            learning_rate = AUTO_LEARNING_RATES[self.merge_cost]
+            learning_rate = criterion_class.auto_learning_rate
         trainer = make_trainer(criterion_class, weights, learning_rate, self.shrinkage)
         if (
             criterion_class.trains_below_cut

@@ -12,14 +12,11 @@ from sklearn_rae import RecursiveAutoencoderClustering
 from sklearn_rae._criteria import (
     CRITERIA,
     LearnedMetricCriterion,
+    init_learned_metric_weights,
     leaf_state,
     learned_metric_objective,
 )
-from sklearn_rae._estimator import (
-    DEFAULT_MERGE_COST,
-    _embedded_ward_tree,
-    init_learned_metric_weights,
-)
+from sklearn_rae._estimator import DEFAULT_MERGE_COST, _embedded_ward_tree
 from sklearn_rae._merger import LearnedMetricTrainer, build_merger
 from sklearn_rae._tree import greedy_linkage
 

@@ -20,7 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._estimator import estimate_weight_memory, init_merger_weights
+from sklearn_rae._criteria import init_merger_weights
+from sklearn_rae._estimator import estimate_weight_memory
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from sklearn.neighbors import kneighbors_graph
 from sklearn_rae._criteria import (
     CumulativeCriterion,
     LearnedMetricCriterion,
+    init_merger_weights,
     leaf_state,
 )
-from sklearn_rae._estimator import init_merger_weights
 from sklearn_rae._graph_tree import (
     _slot_linkage,
     chain_adjacency,

@@ -7,9 +7,9 @@ from sklearn_rae import RecursiveAutoencoderClustering
 from sklearn_rae._criteria import (
     CumulativeCriterion,
     LearnedMetricCriterion,
+    init_learned_metric_weights,
     leaf_state,
 )
-from sklearn_rae._estimator import init_learned_metric_weights
 from sklearn_rae._large import build_tree, uses_pair_cache, ward_tree
 from sklearn_rae._tree import greedy_linkage, replay_forest
 
