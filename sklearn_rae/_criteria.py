@@ -126,6 +126,31 @@ class _SlotSnapshots:
     # tree's reconstruction error.
     trains_below_cut = False
 
+    @classmethod
+    def build_tree(cls, weights, X, adjacency=None):
+        """The greedy tree of this criterion over ``X``, by the cheapest engine.
+
+        Without ``adjacency``, fastcluster's Ward of the embedded samples for
+        a reducible criterion, else the cached engine
+        (:func:`sklearn_rae._large.build_tree`); with it, merging along the
+        graph's edges (:func:`sklearn_rae._graph_tree.graph_linkage`).
+        Non-finite costs are returned as they are, for the caller to refuse.
+
+        Returns
+        -------
+        tree : GreedyTree
+        codes : tuple
+            What the trainer needs of the tree besides its merges: nothing
+            here (the boundary criterion returns its boundary samples).
+        """
+        if adjacency is None:
+            from ._large import build_tree
+
+            return build_tree(cls, weights, X), ()
+        from ._graph_tree import graph_linkage
+
+        return graph_linkage(cls(weights, leaf_state(X)), len(X), adjacency), ()
+
     def _slot_arrays(self) -> list[np.ndarray]:
         raise NotImplementedError
 
@@ -578,6 +603,24 @@ class BoundaryCriterion(LearnedMetricCriterion):
 
     # predict compares new samples with the training samples only.
     replays_merges = False
+
+    @classmethod
+    def build_tree(cls, weights, X, adjacency=None):
+        """The greedy tree along the spanning tree of ``X @ L`` (or of the graph).
+
+        Returns the tree and ``(boundary_first, boundary_second)``, the samples
+        at the two ends of each merge's spanning-tree edge, which training
+        reads (see :func:`merge_code_differences`).
+        """
+        from ._boundary import boundary_tree, spanning_edges
+
+        embedded = X @ weights["kernel_embed"]
+        first, second, n_graph_edges = spanning_edges(embedded, adjacency)
+        tree, edges = boundary_tree(
+            embedded, first, second, n_graph_edges, cls.loss_scale(weights)
+        )
+        return tree, (first[edges], second[edges])
+
     #: Its trees are built along a spanning tree (:mod:`sklearn_rae._boundary`),
     #: not by Ward's linkage; they need no pair-cost cache either.
     engine = (

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _progress
-from ._boundary import SPANNING_NEIGHBOURS, boundary_tree, spanning_edges
+from ._boundary import SPANNING_NEIGHBOURS
 from ._convergence import ConvergenceCheck
 from ._criteria import (
     CRITERIA,
@@ -26,16 +26,13 @@ from ._dask import is_dask_collection, predict_dask
 from ._graph_tree import (
     connected_batch,
     estimate_graph_memory,
-    graph_linkage,
     n_connected_components,
     symmetric_adjacency,
 )
 from ._large import (
-    build_tree,
     describe_engine,
     node_index,
     uses_pair_cache,
-    ward_tree,
 )
 from ._likelihood import (
     cut_path,
@@ -44,10 +41,8 @@ from ._likelihood import (
     tied_mixture,
 )
 from ._tree import (
-    GreedyTree,
     cut_linkage,
     estimate_linkage_memory,
-    greedy_linkage,
     replay_forest,
 )
 
@@ -635,7 +630,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     def _warn_if_wide(self, n_features: int) -> None:
         """Warn before a learned-metric training whose steps take seconds each."""
         if (
-            self.merge_cost != "learned_metric"
+            not CRITERIA[self.merge_cost].trains_below_cut
             or self.max_iter == 0
             or n_features <= WIDE_DATA_FEATURES
         ):
@@ -750,27 +745,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 rows = None
             batch = X if rows is None else X[rows]
             # Overflow is detected below; NumPy's warnings about it are noise.
-            codes = ()
             with np.errstate(over="ignore", invalid="ignore"):
-                if self.merge_cost == "boundary":
-                    batch_adjacency = None
-                    if adjacency is not None:
-                        batch_adjacency = adjacency[rows][:, rows]
-                    tree, codes = _boundary_tree(
-                        batch, weights["kernel_embed"], batch_adjacency
-                    )
-                elif adjacency is None and self.merge_cost == "learned_metric":
-                    tree = _embedded_ward_tree(batch, weights["kernel_embed"])
-                elif adjacency is None:
-                    tree = greedy_linkage(
-                        criterion_class(weights, leaf_state(batch)), len(batch)
-                    )
-                else:
-                    tree = graph_linkage(
-                        criterion_class(weights, leaf_state(batch)),
-                        len(batch),
-                        adjacency[rows][:, rows],
-                    )
+                tree, codes = criterion_class.build_tree(
+                    weights,
+                    batch,
+                    None if adjacency is None else adjacency[rows][:, rows],
+                )
             cut = ()
             if criterion_class.trains_below_cut:
                 if train_k == "auto":
@@ -837,20 +817,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
 
     def _build_tree(self, weights, X, adjacency=None):
         """The greedy tree over ``X``; refuses data whose costs overflow."""
-        criterion_class = CRITERIA[self.merge_cost]
         with np.errstate(over="ignore", invalid="ignore"):
-            if self.merge_cost == "boundary":
-                tree, _ = _boundary_tree(
-                    X,
-                    weights["kernel_embed"],
-                    adjacency,
-                    criterion_class.loss_scale(weights),
-                )
-            elif adjacency is None:
-                tree = build_tree(criterion_class, weights, X)
-            else:
-                criterion = criterion_class(weights, leaf_state(X))
-                tree = graph_linkage(criterion, len(X), adjacency)
+            tree, _ = CRITERIA[self.merge_cost].build_tree(weights, X, adjacency)
         if not _finite(tree.costs):
             raise _overflow_error(X)
         return tree
@@ -1154,31 +1122,6 @@ class _TrainingProgress:
         # The bar's line is not ended until it reaches n_steps.
         start = "\n" if self.bar is not None else ""
         print(f"{start}Training converged after {step} steps", flush=True)
-
-
-def _embedded_ward_tree(X, kernel_embed) -> GreedyTree:
-    """The ``"learned_metric"`` tree of ``X`` for training, by fastcluster.
-
-    Its cost is Ward's in the embedding, so Ward's linkage of ``X @ L`` builds
-    the same tree (up to the order of tied merges, which does not change the
-    training objective) in compiled code and ``O(n d)`` memory; see
-    :func:`sklearn_rae._large.ward_tree`. Costs that overflow float64 come back
-    infinite, which the training loop treats as divergence.
-    """
-    weights = {"kernel_embed": kernel_embed}
-    return ward_tree(CRITERIA["learned_metric"].ward_points(weights, X))
-
-
-def _boundary_tree(X, kernel_embed, adjacency=None, loss_scale=1.0):
-    """The ``"boundary"`` tree of ``X`` and each merge's boundary samples.
-
-    Returns the :class:`GreedyTree` and ``(boundary_first, boundary_second)``,
-    the samples at the two ends of the spanning-tree edge of each merge.
-    """
-    embedded = X @ kernel_embed
-    first, second, n_graph_edges = spanning_edges(embedded, adjacency)
-    tree, edges = boundary_tree(embedded, first, second, n_graph_edges, loss_scale)
-    return tree, (first[edges], second[edges])
 
 
 def _fixed_k(n_clusters) -> bool:

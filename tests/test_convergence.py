@@ -12,9 +12,13 @@ from sklearn_rae._convergence import (
     partition_objective,
     same_partition,
 )
-from sklearn_rae._criteria import learned_metric_objective
-from sklearn_rae._estimator import _embedded_ward_tree
+from sklearn_rae._criteria import LearnedMetricCriterion, learned_metric_objective
 from sklearn_rae._tree import cut_linkage
+
+
+def _ward_tree(X, kernel_embed):
+    """The learned metric's tree: fastcluster's Ward of ``X @ L``."""
+    return LearnedMetricCriterion.build_tree({"kernel_embed": kernel_embed}, X)[0]
 
 
 def _blobs(n, seed=0):
@@ -27,7 +31,7 @@ def test_partition_objective_is_the_tree_objective(shrinkage):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 3))
     L = rng.normal(size=(3, 3))
-    tree = _embedded_ward_tree(X, L)
+    tree = _ward_tree(X, L)
     n_below = len(X) - 5
     below = (np.arange(len(X) - 1) < n_below).astype(float)
     labels = cut_linkage(tree.linkage, n_clusters=5)
@@ -45,7 +49,7 @@ def test_same_partition_up_to_renaming():
 
 def test_check_waits_for_patience_and_resets_on_a_new_partition():
     X = _blobs(30)
-    tree = _embedded_ward_tree(X, np.eye(3))
+    tree = _ward_tree(X, np.eye(3))
     below = (np.arange(29) < 27).astype(float)
     check = ConvergenceCheck(X, 0.3)
     results = [check.update(None, tree.linkage, below, np.eye(3)) for _ in range(6)]
@@ -69,7 +73,7 @@ def test_mini_batches_compare_the_shared_samples():
     check = ConvergenceCheck(X, 0.3)
     L = np.eye(3)
     first, second = np.arange(0, 30), np.arange(10, 40)
-    trees = [_embedded_ward_tree(X[rows], L) for rows in (first, second)]
+    trees = [_ward_tree(X[rows], L) for rows in (first, second)]
     below = (np.arange(29) < 27).astype(float)
     check.update(first, trees[0].linkage, below, L)
     # Separated blobs: the shared samples 10..29 are split alike.
@@ -77,7 +81,7 @@ def test_mini_batches_compare_the_shared_samples():
     assert check.quiet_steps == 1
     # Disjoint batches share nothing, so their partitions cannot differ.
     disjoint = np.arange(30, 40)
-    tree = _embedded_ward_tree(X[disjoint], L)
+    tree = _ward_tree(X[disjoint], L)
     check.update(disjoint, tree.linkage, (np.arange(9) < 7).astype(float), L)
     assert check.quiet_steps == 2
 

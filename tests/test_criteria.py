@@ -16,9 +16,14 @@ from sklearn_rae._criteria import (
     leaf_state,
     learned_metric_objective,
 )
-from sklearn_rae._estimator import DEFAULT_MERGE_COST, _embedded_ward_tree
+from sklearn_rae._estimator import DEFAULT_MERGE_COST
 from sklearn_rae._merger import LearnedMetricTrainer, build_merger
 from sklearn_rae._tree import greedy_linkage
+
+
+def _ward_tree(X, kernel_embed):
+    """The learned metric's tree: fastcluster's Ward of ``X @ L``."""
+    return LearnedMetricCriterion.build_tree({"kernel_embed": kernel_embed}, X)[0]
 
 
 def _metric_weights(d, seed):
@@ -119,7 +124,7 @@ def test_training_tree_from_scipy_is_the_engine_tree():
     X = np.random.RandomState(7).normal(size=(60, 4))
     weights = _metric_weights(4, 8)
     ours = greedy_linkage(LearnedMetricCriterion(weights, leaf_state(X)), len(X))
-    scipy_tree = _embedded_ward_tree(X, weights["kernel_embed"])
+    scipy_tree = _ward_tree(X, weights["kernel_embed"])
     np.testing.assert_allclose(scipy_tree.costs, ours.costs, rtol=1e-9)
     np.testing.assert_array_equal(
         np.sort(scipy_tree.linkage[:, :2], axis=1), np.sort(ours.linkage[:, :2], axis=1)
@@ -130,7 +135,7 @@ def test_training_tree_from_scipy_is_the_engine_tree():
 def test_numpy_objective_equals_tensorflow(shrinkage):
     X = np.random.RandomState(9).normal(size=(40, 3))
     weights = _metric_weights(3, 10)
-    tree = _embedded_ward_tree(X, weights["kernel_embed"])
+    tree = _ward_tree(X, weights["kernel_embed"])
     below = (np.arange(len(X) - 1) < len(X) - 4).astype(float)
     trainer = LearnedMetricTrainer(weights, learning_rate=1e-2, shrinkage=shrinkage)
     loss, gradients = trainer.loss_and_gradients(X, tree.linkage, below)
@@ -156,7 +161,7 @@ def test_numpy_objective_equals_tensorflow(shrinkage):
 def test_objective_ignores_scale_and_prefers_whitening():
     rng = np.random.RandomState(11)
     X = rng.normal(size=(200, 2)) * [1.0, 5.0]
-    tree = _embedded_ward_tree(X, np.eye(2))
+    tree = _ward_tree(X, np.eye(2))
     below = np.ones(len(X) - 1)
     value = learned_metric_objective(X, tree.linkage, np.eye(2), below, 0.0)
     assert learned_metric_objective(

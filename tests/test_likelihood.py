@@ -147,15 +147,23 @@ def test_grid_search_without_scoring_picks_the_true_number_of_clusters():
 
 
 def test_auto_when_the_first_training_tree_overflows(monkeypatch):
-    import sklearn_rae._estimator as estimator_module
+    from sklearn_rae._criteria import LearnedMetricCriterion
+    from sklearn_rae._tree import GreedyTree
 
-    def overflowing_tree(X, kernel_embed):
-        n_merges = len(X) - 1
-        return estimator_module.GreedyTree(
-            np.zeros((n_merges, 4)), *[np.full(n_merges, np.inf)] * 2
-        )
+    built = LearnedMetricCriterion.build_tree
 
-    monkeypatch.setattr(estimator_module, "_embedded_ward_tree", overflowing_tree)
+    def overflowing_training_tree(cls, weights, X, adjacency=None):
+        if len(X) == 20 and not overflowing_training_tree.called:
+            overflowing_training_tree.called = True
+            n_merges = len(X) - 1
+            tree = GreedyTree(np.zeros((n_merges, 4)), *[np.full(n_merges, np.inf)] * 2)
+            return tree, ()
+        return built.__func__(cls, weights, X, adjacency)
+
+    overflowing_training_tree.called = False
+    monkeypatch.setattr(
+        LearnedMetricCriterion, "build_tree", classmethod(overflowing_training_tree)
+    )
     X, _ = blobs(2, n_samples=20)
     model = RecursiveAutoencoderClustering(n_clusters="auto", max_iter=3)
     with pytest.warns(RuntimeWarning, match="Training diverged at step 1"):
