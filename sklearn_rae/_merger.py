@@ -258,8 +258,12 @@ class Adam:
     and its update rule, ``m += (g - m)(1 - beta_1)``, ``v += (g^2 - v)(1 -
     beta_2)``, ``w -= lr sqrt(1 - beta_2^t) / (1 - beta_1^t) m / (sqrt(v) +
     epsilon)``. The merge encoder's weights are a few small arrays, so the
-    update costs microseconds in NumPy, where a compiled Keras optimizer would
-    be traced again for every fit.
+    update costs microseconds in NumPy. Measured by ``benchmarks/adam.py``
+    (100 steps on a 10 x 10 embedding, a fresh optimizer per fit):
+    ``keras.optimizers.Adam`` takes about 200 ms, this copy under 1 ms (about
+    250 times less), for the same trajectory up to Keras' float32 step size
+    (largest difference 6e-6 after 100 steps). A default fit at 5,000 samples
+    takes 1 to 2 s, so Keras' optimizer would add 10 to 20 %.
 
     Parameters
     ----------
