@@ -358,16 +358,19 @@ def load_npy(path: Path) -> np.ndarray:
         raise InputError(f"{path} is not a .npy file (it has no NumPy header).")
     try:
         X = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise InputError(
-                f"{path} is not a numeric .npy array (it needs pickling, which "
-                "is refused)."
-            ) from None
-        raise InputError(f"{path} is not a readable .npy file ({exc}).") from None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{path} is not a readable .npy file ({exc}).") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise _numpy_load_error(path, ".npy", exc) from None
     return _numeric_matrix(path, X)
+
+
+def _numpy_load_error(path: Path, kind: str, exc: Exception) -> InputError:
+    """The one-line error for a ``.npy`` or ``.npz`` file NumPy cannot load."""
+    if isinstance(exc, ValueError) and "pickle" in str(exc):
+        return InputError(
+            f"{path} is not a numeric {kind} array (it needs pickling, which "
+            "is refused)."
+        )
+    return InputError(f"{path} is not a readable {kind} file ({_one_line(exc)}).")
 
 
 def _numeric_matrix(path: Path, X: np.ndarray) -> np.ndarray:
@@ -395,17 +398,8 @@ def load_npz(path: Path) -> np.ndarray:
             X = archive[names[0]]
     except InputError:
         raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise InputError(
-                f"{path} is not a numeric .npz array (it needs pickling, which "
-                "is refused)."
-            ) from None
-        raise InputError(f"{path} is not a readable .npz file ({exc}).") from None
-    except Exception as exc:  # zipfile.BadZipFile, OSError, EOFError, ...
-        raise InputError(
-            f"{path} is not a readable .npz file ({_one_line(exc)})."
-        ) from None
+    except Exception as exc:  # ValueError, zipfile.BadZipFile, OSError, ...
+        raise _numpy_load_error(path, ".npz", exc) from None
     return _numeric_matrix(path, X)
 
 
