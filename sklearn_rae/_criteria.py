@@ -24,6 +24,7 @@ __all__ = [
     "BoundaryCriterion",
     "CumulativeCriterion",
     "LearnedMetricCriterion",
+    "center_of",
     "concat_states",
     "embedded_pairs_objective",
     "init_learned_metric_training_weights",
@@ -45,6 +46,22 @@ def leaf_state(X: np.ndarray) -> dict[str, np.ndarray]:
         "score": np.zeros(X.shape[0]),
         "size": np.ones(X.shape[0]),
     }
+
+
+def center_of(X: np.ndarray):
+    """The mean row of ``X``, finite whenever the differences of its rows are.
+
+    The plain mean, or where it overflows (values near the largest float64,
+    even all equal), the mean taken from the first row,
+    ``X[0] + mean(X - X[0])``.
+    """
+    if len(X) == 0:
+        return 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        center = np.mean(X, axis=0)
+    if np.isfinite(center).all():
+        return center
+    return X[0] + np.mean(X - X[0], axis=0)
 
 
 def concat_states(*states: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -380,7 +397,7 @@ class LearnedMetricCriterion(_SlotSnapshots):
         """
         X = np.asarray(X, dtype=np.float64)
         if center is None:
-            center = X.mean(axis=0)
+            center = center_of(X)
         return (X - center) @ np.asarray(weights["kernel_embed"], np.float64)
 
     @staticmethod
@@ -400,7 +417,7 @@ class LearnedMetricCriterion(_SlotSnapshots):
         # not change under a shift, and the factorised cost below would lose
         # every digit to cancellation on data far from the origin.
         mean = self.state["mean"]
-        center = mean.mean(axis=0) if len(mean) else 0.0
+        center = center_of(mean)
         self.state["embedding"] = (mean - center) @ self.kernel_embed
         code = self.state["embedding"]
         self._half_norm = 0.5 * np.einsum("ij,ij->i", code, code)

@@ -26,7 +26,7 @@ import os
 import numpy as np
 from scipy.spatial.distance import pdist
 
-from ._criteria import leaf_state
+from ._criteria import center_of, leaf_state
 from ._tree import GreedyTree, greedy_linkage
 
 __all__ = [
@@ -183,8 +183,12 @@ class NodeIndex:
         means = node_state["mean"]
         self.criterion_class = criterion_class
         self.weights = weights
-        self.center = means[:n_leaves].mean(axis=0)
-        points = criterion_class.ward_points(weights, means, self.center)
+        self.center = center_of(means[:n_leaves])
+        # The criterion's codes are the nodes' means embedded relative to the
+        # same centre, averaged in the embedding as nodes merged: re-embedding
+        # the raw means would lose the merged nodes' differences to rounding
+        # on data far from the origin (1e-16 of 1e300, whose square overflows).
+        points = node_state["embedding"]
         self.tree = cKDTree(points)
         sizes = node_state["size"]
         self.weight = sizes / (sizes + 1)

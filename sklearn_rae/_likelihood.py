@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._criteria import center_of
+
 # Largest number of clusters that ``n_clusters="auto"`` considers.
 MAX_AUTO_CLUSTERS = 30
 
@@ -40,6 +42,8 @@ def mixture_n_parameters(mixture: dict[str, np.ndarray]) -> int:
 
 def mixture_log_likelihood(mixture: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
     """Complete-data log-likelihood of each row of ``X``, best component."""
+    # Means are kept relative to the training data's centre (see tied_mixture).
+    X = X - mixture.get("center", 0.0)
     return _tied_log_likelihood(
         X, mixture["weights"], mixture["means"], mixture["covariance"]
     )
@@ -85,8 +89,11 @@ def tied_mixture(X: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     """The mixture defined by the flat clusters ``labels`` (0..k-1) of ``X``.
 
     A dict of arrays: ``weights`` (k,), ``means`` (k, d) and the shared
-    ``covariance`` (d, d).
+    ``covariance`` (d, d), the means relative to ``center`` (d,), the centre
+    of ``X``: sums of values near the largest float64 would overflow.
     """
+    center = center_of(X)
+    X = X - center
     n, d = X.shape
     k = int(labels.max()) + 1
     counts = np.bincount(labels, minlength=k).astype(np.float64)
@@ -96,7 +103,12 @@ def tied_mixture(X: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     centred = X - means[labels]
     covariance = centred.T @ centred / n
     covariance[np.diag_indices(d)] += _ridge(X)
-    return {"weights": counts / n, "means": means, "covariance": covariance}
+    return {
+        "weights": counts / n,
+        "means": means,
+        "covariance": covariance,
+        "center": center,
+    }
 
 
 def max_auto_clusters(n_samples: int, n_features: int) -> int:
@@ -136,6 +148,9 @@ def cut_path(X: np.ndarray, linkage: np.ndarray, k_max: int | None = None) -> Cu
     m_b)^T``; so the statistics of all cuts cost one pass up the tree and the
     likelihood of each cut one ``n x k`` distance computation.
     """
+    # The criterion does not change under a shift; centred sums do not
+    # overflow on data near the largest float64.
+    X = X - center_of(X)
     n, d = X.shape
     if k_max is None:
         k_max = max_auto_clusters(n, d)

@@ -80,14 +80,18 @@ def datasets(draw):
     max_iter=st.integers(0, 3),
     n_clusters_share=st.floats(0, 1),
     random_state=st.integers(0, 2**32 - 1),
+    merge_cost=st.sampled_from(["learned_metric", "boundary"]),
 )
 def test_fit_gives_clear_error_or_valid_finite_tree(
-    X, max_iter, n_clusters_share, random_state
+    X, max_iter, n_clusters_share, random_state, merge_cost
 ):
     n_samples = X.shape[0]
     n_clusters = 1 + int(n_clusters_share * (n_samples - 1))
     model = RecursiveAutoencoderClustering(
-        n_clusters=n_clusters, max_iter=max_iter, random_state=random_state
+        n_clusters=n_clusters,
+        merge_cost=merge_cost,
+        max_iter=max_iter,
+        random_state=random_state,
     )
     try:
         with warnings.catch_warnings():
@@ -120,3 +124,22 @@ def test_fit_gives_clear_error_or_valid_finite_tree(
     assert np.isfinite(model.loss_curve_).all()
     predicted = model.predict(X)
     assert set(predicted) <= set(range(n_clusters))
+
+
+@pytest.mark.parametrize("merge_cost", ["learned_metric", "boundary"])
+@pytest.mark.parametrize(
+    "X",
+    [np.full((9, 1), 1e300), np.full((2, 1), -1.7e308)],
+    ids=["nine rows at 1e300", "two rows at -1.7e308"],
+)
+def test_equal_rows_near_the_largest_float_predict_and_score(X, merge_cost):
+    # Found by the property test above: the plain mean of such rows overflows,
+    # and merged nodes' means re-embedded from the raw values lost their
+    # differences to rounding whose square overflows.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = RecursiveAutoencoderClustering(
+            n_clusters=1, merge_cost=merge_cost, max_iter=0
+        ).fit(X)
+        np.testing.assert_array_equal(model.predict(X), 0)
+        assert np.isfinite(model.score(X))
