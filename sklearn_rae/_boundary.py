@@ -106,9 +106,8 @@ def _joining_edges(Z: np.ndarray, first: np.ndarray, second: np.ndarray):
     outside sample among them gets an index of the outside samples of its own.
     """
     n = Z.shape[0]
-    index = NearestNeighbors(n_neighbors=min(JOIN_NEIGHBOURS, n - 1)).fit(Z)
-    neighbour_distance, neighbour = index.kneighbors()
     joins_first, joins_second = [], []
+    neighbour = neighbour_distance = None
     while True:
         graph = sp.coo_matrix(
             (
@@ -120,6 +119,10 @@ def _joining_edges(Z: np.ndarray, first: np.ndarray, second: np.ndarray):
         n_components, component = connected_components(graph, directed=False)
         if n_components == 1:
             break
+        if neighbour is None:
+            # Only a forest of several components needs the index.
+            index = NearestNeighbors(n_neighbors=min(JOIN_NEIGHBOURS, n - 1)).fit(Z)
+            neighbour_distance, neighbour = index.kneighbors()
         outside = component[neighbour] != component[:, None]
         distance = np.where(outside, neighbour_distance, np.inf)
         column = np.argmin(distance, axis=1)
@@ -189,19 +192,19 @@ def spanning_edges(Z: np.ndarray, adjacency=None):
     if adjacency is None and n <= EXACT_SPANNING_TREE_MAX_SAMPLES:
         first, second = _prim_edges(Z)
         return first, second, n - 1
-    if adjacency is None:
+    own_graph = adjacency is None
+    if own_graph:
         neighbours = min(SPANNING_NEIGHBOURS, n - 1)
         adjacency = NearestNeighbors(n_neighbors=neighbours).fit(Z)
         adjacency = adjacency.kneighbors_graph(mode="connectivity")
         adjacency = adjacency + adjacency.T
-        first, second = _forest_edges(Z, adjacency)
-        joins = _joining_edges(Z, first, second)
-        # A k-nearest-neighbour graph rarely splits one group: join its parts
-        # as the spanning tree would, by their nearest samples.
-        return np.r_[first, joins[0]], np.r_[second, joins[1]], n - 1
     first, second = _forest_edges(Z, adjacency)
     joins = _joining_edges(Z, first, second)
-    return np.r_[first, joins[0]], np.r_[second, joins[1]], len(first)
+    # The parts of a k-nearest-neighbour graph are joined as the spanning tree
+    # would join them, by their nearest samples: all its edges count as the
+    # graph's. A user's graph is merged along before its joins.
+    n_graph_edges = n - 1 if own_graph else len(first)
+    return np.r_[first, joins[0]], np.r_[second, joins[1]], n_graph_edges
 
 
 def boundary_tree(
