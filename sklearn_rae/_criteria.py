@@ -524,14 +524,17 @@ def merge_code_differences(
     difference : ndarray of shape (n_samples - 1, n_features)
     factor : ndarray of shape (n_samples - 1,)
     """
-    sizes, means = node_sizes_and_means(X, linkage)
     children = linkage[:, :2].astype(np.intp)
-    size_first, size_second = sizes[children[:, 0]], sizes[children[:, 1]]
-    factor = size_first * size_second / (size_first + size_second)
     if boundary_first is None:
+        sizes, means = node_sizes_and_means(X, linkage)
         difference = means[children[:, 0]] - means[children[:, 1]]
     else:
+        # The linkage's last column holds the merged nodes' sizes; the
+        # boundary codes need no node means.
+        sizes = np.concatenate([np.ones(X.shape[0]), linkage[:, 3]])
         difference = X[boundary_first] - X[boundary_second]
+    size_first, size_second = sizes[children[:, 0]], sizes[children[:, 1]]
+    factor = size_first * size_second / (size_first + size_second)
     return difference, factor
 
 
