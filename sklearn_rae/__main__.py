@@ -710,7 +710,10 @@ def _run(args: argparse.Namespace) -> int:
     _write_labels(written[0], model.labels_)
     np.save(written[1], model.linkage_matrix_)
     picture = output_dir / "dendrogram.png"
-    title = f"{source}: merge cost {model.merge_cost!r}, {model.n_iter_} steps"
+    merge_cost = repr(model.merge_cost)
+    if model.merge_cost_ != model.merge_cost:
+        merge_cost += f" (kept {model.merge_cost_!r})"
+    title = f"{source}: merge cost {merge_cost}, {model.n_iter_} steps"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         drawn = _write_dendrogram(picture, model, title)
@@ -732,12 +735,12 @@ def _run(args: argparse.Namespace) -> int:
     )
     if model.n_iter_:
         say(
-            f"merge cost {model.merge_cost!r}: {model.n_iter_} training steps, tree "
+            f"merge cost {merge_cost}: {model.n_iter_} training steps, tree "
             f"objective {model.loss_curve_[0]:.6g} at the first step, "
             f"{model.loss_curve_[-1]:.6g} at the last"
         )
     else:
-        say(f"merge cost {model.merge_cost!r}: no training steps (untrained encoder)")
+        say(f"merge cost {merge_cost}: no training steps (untrained encoder)")
     if target is not None:
         from sklearn.metrics import adjusted_rand_score
 

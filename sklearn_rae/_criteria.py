@@ -649,7 +649,10 @@ class BoundaryCriterion(LearnedMetricCriterion):
     )
 
 
+from ._adaptive import AdaptiveCriterion  # noqa: E402  (it needs no criterion)
+
 CRITERIA = {
+    "adaptive": AdaptiveCriterion,
     "learned_metric": LearnedMetricCriterion,
     "boundary": BoundaryCriterion,
     "cumulative": CumulativeCriterion,

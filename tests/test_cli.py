@@ -78,7 +78,8 @@ def test_main_prints_summary(tmp_path, capsys):
     sizes = np.bincount(_read_labels(out / "labels.csv"))
     assert "iris, standardized: 150 samples, 4 features" in stdout
     assert "3 clusters, sizes " + ", ".join(map(str, sizes)) in stdout
-    assert "'learned_metric': 2 training steps" in stdout
+    # The default compares its two codes on iris and keeps the learned metric.
+    assert "merge cost 'adaptive' (kept 'learned_metric'): 2 training steps" in stdout
     assert "adjusted Rand index against the iris species: " in stdout
     assert str(out / "dendrogram.png") in stdout
     assert "loss:" in stdout  # the progress bar

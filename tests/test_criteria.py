@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from scipy.cluster import hierarchy
 from seed_oracle import random_weights
+from sklearn.base import clone
 from sklearn.datasets import load_iris, load_wine, make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
@@ -179,7 +180,9 @@ def test_greedy_costs_never_decrease():
     # Ward's cost in any embedding is reducible: the raw greedy costs (before
     # the engine's running maximum) already never decrease.
     X = np.random.RandomState(12).normal(size=(70, 3))
-    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=5, random_state=0)
+    model = RecursiveAutoencoderClustering(
+        n_clusters=3, merge_cost="learned_metric", max_iter=5, random_state=0
+    )
     model.fit(X)
     assert hierarchy.is_monotonic(model.linkage_matrix_)
     tree = model._build_tree(model._merger_weights, X)
@@ -191,8 +194,10 @@ def test_data_far_from_the_origin_gives_the_same_tree():
     # Costs are computed from codes relative to the nodes' average, so an
     # offset of the data (timestamps, say) loses no precision.
     X, y = make_blobs(n_samples=200, centers=2, random_state=0)
-    near = RecursiveAutoencoderClustering(max_iter=0).fit(X)
-    far = RecursiveAutoencoderClustering(max_iter=0).fit(X + 1.7e9)
+    near = RecursiveAutoencoderClustering(merge_cost="learned_metric", max_iter=0)
+    far = clone(near)
+    near.fit(X)
+    far.fit(X + 1.7e9)
     assert adjusted_rand_score(near.labels_, far.labels_) == 1.0
     # Shifted samples themselves carry rounding of about 1e-7 (relative to the
     # offset), so heights agree to that absolute precision.
@@ -274,7 +279,8 @@ def test_distance_threshold_scales_to_mini_batches():
 
 
 def test_default_criterion_beats_ward_on_iris_and_wine():
-    assert DEFAULT_MERGE_COST == "learned_metric" and set(CRITERIA) == {
+    assert DEFAULT_MERGE_COST == "adaptive" and set(CRITERIA) == {
+        "adaptive",
         "learned_metric",
         "boundary",
         "cumulative",
@@ -285,11 +291,16 @@ def test_default_criterion_beats_ward_on_iris_and_wine():
         k = len(np.unique(y))
         model = RecursiveAutoencoderClustering(n_clusters=k, random_state=0).fit(X)
         assert adjusted_rand_score(y, model.labels_) > ward_ari + 0.1
+        # Overlapping classes: the means' partition is the more stable one.
+        assert model.merge_cost_ == "learned_metric"
+        assert model.stability_["learned_metric"] > model.stability_["boundary"] + 0.02
         # Training converges before max_iter=100 (83 and 54 steps).
         assert model.n_iter_ < 100
         assert model.loss_curve_[-1] < model.loss_curve_[0]
         assert np.mean(model.predict(X) == model.labels_) >= 0.95
-        untrained = RecursiveAutoencoderClustering(n_clusters=k, max_iter=0).fit(X)
+        untrained = RecursiveAutoencoderClustering(
+            n_clusters=k, merge_cost="learned_metric", max_iter=0
+        ).fit(X)
         ward = hierarchy.fcluster(hierarchy.linkage(X, "ward"), k, "maxclust")
         assert adjusted_rand_score(ward, untrained.labels_) == pytest.approx(1.0)
 

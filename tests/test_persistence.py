@@ -48,6 +48,7 @@ np.savez(
     linkage=model.linkage_matrix_,
     loss_curve=model.loss_curve_,
     labels=model.labels_,
+    merge_cost=model.merge_cost_,
     predicted=model.predict(X_new),
     # predict's argmin hides small differences; the costs show them.
     node_costs=model._node_costs(X_new),
@@ -132,9 +133,11 @@ def test_pickle_and_joblib_predict_identically_in_another_process(runs):
     np.testing.assert_array_equal(loaded["from_pickle"], fitted["predicted"])
     np.testing.assert_array_equal(loaded["from_joblib"], fitted["predicted"])
     np.testing.assert_array_equal(loaded["unpickled_linkage"], fitted["linkage"])
-    # Every training sample and every merged node below the 3-cluster cut.
+    # Every training sample, and with the learned metric every merged node
+    # below the 3-cluster cut.
     n_train = len(fitted["labels"])
-    assert fitted["node_costs"].shape == (2 * n_train - 3, 6)
+    n_nodes = 2 * n_train - 3 if fitted["merge_cost"] == "learned_metric" else n_train
+    assert fitted["node_costs"].shape == (n_nodes, 6)
     np.testing.assert_array_equal(loaded["pickle_costs"], fitted["node_costs"])
 
 

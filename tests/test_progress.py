@@ -33,7 +33,9 @@ def test_logs_get_a_line_whenever_the_interval_has_passed(capsys, monkeypatch):
 
     # An interval of 0 s: every step's line is due, not only every tenth.
     monkeypatch.setattr(_progress, "PROGRESS_INTERVAL", 0.0)
-    model = RecursiveAutoencoderClustering(max_iter=4, random_state=0, verbose=1)
+    model = RecursiveAutoencoderClustering(
+        merge_cost="learned_metric", max_iter=4, random_state=0, verbose=1
+    )
     model.fit(_data())
     lines = [
         line for line in capsys.readouterr().out.splitlines() if line.startswith("step")
@@ -60,7 +62,9 @@ def test_final_tree_build_reports_start_duration_and_heartbeat(capsys, monkeypat
     monkeypatch.setattr(
         estimator.RecursiveAutoencoderClustering, "_build_tree", slow_build
     )
-    RecursiveAutoencoderClustering(max_iter=0, verbose=1).fit(_data())
+    RecursiveAutoencoderClustering(
+        merge_cost="learned_metric", max_iter=0, verbose=1
+    ).fit(_data())
     out = capsys.readouterr().out
     assert "Building the tree over 12 samples (fastcluster's Ward" in out
     assert "  building the tree: 0 s" in out
