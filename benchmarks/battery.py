@@ -16,7 +16,9 @@ linkage), applies the suite's conventions and prints a per-set table:
 Columns: each ``merge_cost`` of :class:`RecursiveAutoencoderClustering`, its
 ARI with the first random state given, the spread (max - min) of the ARI over
 the random states and the fit time (mean over the reference partitions, of
-the last random state); with ``--candidates``, the graph-criterion prototypes of
+the last random state), and for ``"adaptive"`` the initials of the criteria it
+kept (``b`` boundary, ``l`` learned_metric) over the partitions and states;
+with ``--candidates``, the graph-criterion prototypes of
 ``benchmarks/criterion_candidates.py``; then the published methods. The last
 rows give the means and the number of sets where each method is at or above
 the best of the published Ward, k-means, Gaussian mixture and Genie.
@@ -80,12 +82,18 @@ def best_ari(cluster, X, partitions):
 
 
 def ours(merge_cost, random_state):
+    """``cluster(X, k)`` by our estimator; ``cluster.kept`` lists each fit's
+    ``merge_cost_`` (the criterion ``"adaptive"`` kept)."""
+
     def cluster(X, k):
         model = RecursiveAutoencoderClustering(
             n_clusters=k, merge_cost=merge_cost, random_state=random_state
         )
-        return model.fit(X).labels_
+        labels = model.fit(X).labels_
+        cluster.kept.append(model.merge_cost_)
+        return labels
 
+    cluster.kept = []
     return cluster
 
 
@@ -111,8 +119,16 @@ def main():
         from criterion_candidates import CANDIDATES, candidate_labels
 
         candidates = list(CANDIDATES)
+    selecting = [m for m in methods if hasattr(CRITERIA[m], "candidates")]
     ours_columns = [
-        column for m in methods for column in (m, f"{m} spread", f"{m} fit s")
+        column
+        for m in methods
+        for column in (
+            m,
+            f"{m} spread",
+            f"{m} fit s",
+            *([f"{m} kept"] if m in selecting else []),
+        )
     ]
     header = ["set", "n", *ours_columns, *candidates, *PUBLISHED]
     print("| " + " | ".join(header) + " |")
@@ -122,15 +138,20 @@ def main():
     for name, X, partitions, published in load_battery(args.folder, args.max_samples):
         cells = [name, str(len(X))]
         for merge_cost in methods:
-            scores = []
+            scores, kept = [], []
             for random_state in args.random_states:
                 start = time.perf_counter()
-                scores.append(best_ari(ours(merge_cost, random_state), X, partitions))
+                cluster = ours(merge_cost, random_state)
+                scores.append(best_ari(cluster, X, partitions))
                 seconds = (time.perf_counter() - start) / len(partitions)
+                kept += cluster.kept
             table[merge_cost].append(scores[0])
             spreads[merge_cost].append(max(scores) - min(scores))
             cells += [f"{scores[0]:.3f}", f"{spreads[merge_cost][-1]:.3f}"]
             cells.append(f"{seconds:.1f}")
+            if merge_cost in selecting:
+                # Initials of the kept criteria, over partitions and states.
+                cells.append(" ".join(sorted({name[0] for name in kept})))
         for candidate in candidates:
             score = best_ari(
                 lambda X, k, c=candidate: candidate_labels(c, X, k), X, partitions
@@ -150,8 +171,10 @@ def main():
 
     means, counts = ["mean", ""], ["at or above the best published", ""]
     for m in methods:
+        extra = [""] if m in selecting else []
         means += [f"**{np.mean(table[m]):.3f}**", f"{np.mean(spreads[m]):.3f}", ""]
-        counts += [at_or_above(m), "", ""]
+        means += extra
+        counts += [at_or_above(m), "", "", *extra]
     for m in [*candidates, *PUBLISHED]:
         means.append(f"**{np.mean(table[m]):.3f}**")
         counts.append(at_or_above(m))
