@@ -172,15 +172,16 @@ class AdaptiveCriterion:
     ``"learned_metric"``) or its boundary point (``"boundary"``). Both are
     fitted and the one whose flat clusters are the more stable under
     subsampling is kept (see :mod:`sklearn_rae._adaptive`): means for classes
-    that overlap, boundary points for shapes separated by gaps.
+    that overlap, boundary points for shapes separated by gaps. With a
+    connectivity graph the first candidate is fitted without a comparison: a
+    subsample of a user's graph is not the graph of the subsample.
     """
 
     #: The criteria compared; the first is kept on a tie.
     candidates = ("learned_metric", "boundary")
-    #: With a connectivity graph the first is fitted without a comparison:
-    #: a subsample of a user's graph is not the graph of the subsample.
-    #: Above this many samples, both are fitted on a random subset of this
-    #: size, and the kept one's tree is built over all the samples.
+    #: Above this many samples, both are trained and compared on a random
+    #: subset of this size, and the kept one's tree is built over all the
+    #: samples with the weights trained on the subset.
     selection_samples = 4000
 
     @staticmethod
