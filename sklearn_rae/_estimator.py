@@ -174,9 +174,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
           means where classes overlap, boundary points for shapes separated
           by gaps. Each subsample keeps 80% of the samples; both criteria
           build their trees on it with their fitted weights, cut them into
-          the learned metric's number of clusters and label the samples left
-          out by their nearest kept sample; a criterion's stability is the
-          adjusted Rand index of these labels against its own full fit's.
+          as many clusters as their full fit's flat clusters (with
+          ``n_clusters="auto"`` or ``distance_threshold``, each its own) and
+          label the samples left out by their nearest kept sample; a
+          criterion's stability is the adjusted Rand index of these labels
+          against its full fit's ``labels_``.
           Subsamples are drawn, the same for both, in rounds of 10 until the
           mean difference is three standard errors from zero (at least 20,
           at most 100), and ``"boundary"`` is kept if it is the more stable
@@ -600,7 +602,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         ``X`` is validated. Each candidate is fitted by a copy of this
         estimator with that ``merge_cost`` and one integer seed, so a kept
         candidate's fit is the one its own name would give with that seed.
-        Both are compared at the first candidate's number of clusters.
+        Each is compared by the stability of its own flat clusters, the
+        labels it would return.
         """
         if self.random_state is None:
             random_state = np.random.RandomState()
@@ -618,6 +621,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             n_samples = X.shape[0]
             subset = None
             if n_samples > selector.selection_samples:
+                # Refuse data too large for either tree before training.
+                for name in names:
+                    candidate = self._candidate(name, seed)
+                    candidate._check_memory(
+                        candidate._memory_needs(X, None, training=False)
+                    )
                 subset = np.sort(
                     random_state.choice(
                         n_samples, selector.selection_samples, replace=False
@@ -625,24 +634,20 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 )
             X_compared = X if subset is None else X[subset]
             fits = [self._fit_candidate(name, seed, X_compared) for name in names]
-            n_clusters = fits[0][0].n_clusters_
-            partitions = [
-                _first_seen_order(
-                    cut_linkage(fit.linkage_matrix_, n_clusters=n_clusters)
-                )
+            comparable = all(
+                selector.can_compare(X_compared.shape[0], fit.n_clusters_)
                 for fit, _ in fits
-            ]
+            )
+            partitions = [_first_seen_order(fit.labels_) for fit, _ in fits]
             chosen = 0
-            if selector.can_compare(
-                X_compared.shape[0], n_clusters
-            ) and not np.array_equal(*partitions):
+            if comparable and not np.array_equal(*partitions):
                 comparison = selector.compare(
                     [
                         (
                             CRITERIA[fit.merge_cost],
                             fit._merger_weights,
                             partition,
-                            n_clusters,
+                            fit.n_clusters_,
                         )
                         for (fit, _), partition in zip(fits, partitions, strict=True)
                     ],
@@ -664,12 +669,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             if subset is not None:
                 # Training draws batches of at most 2,000 samples: the
                 # subset's weights serve; only the tree is built over all.
-                kept, caught = self._fit_candidate(
+                kept, caught_building = self._fit_candidate(
                     kept.merge_cost,
                     seed,
                     X,
                     trained=(kept._merger_weights, kept.loss_curve_),
                 )
+                caught = caught + caught_building
         # The kept fit's warnings, as if this fit had issued them (the other
         # candidate's describe a fit that was discarded).
         issued = set()
@@ -1235,6 +1241,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             )
             self._node_index = index
         return index
+
+    def __setstate__(self, state):
+        # Models saved before "adaptive" existed name no kept criterion.
+        if "_merger_weights" in state:
+            state.setdefault("merge_cost_", state.get("merge_cost"))
+        super().__setstate__(state)
 
     def __getstate__(self):
         # The Keras model is rebuilt from the NumPy weights on demand, so a

@@ -146,12 +146,19 @@ def test_connectivity_keeps_the_learned_metric():
     [{"n_clusters": "auto"}, {"n_clusters": None, "distance_threshold": 1.0}],
     ids=["auto", "threshold"],
 )
-def test_other_cuts_compare_at_the_learned_metrics_number_of_clusters(cut):
-    X, _ = make_blobs(300, centers=3, cluster_std=0.5, random_state=0)
+def test_other_cuts_compare_the_partitions_each_criterion_returns(cut):
+    X, _ = make_moons(400, noise=0.06, random_state=0)
     model = RecursiveAutoencoderClustering(max_iter=3, random_state=0, **cut).fit(X)
     labels = hierarchy.fcluster(model.linkage_matrix_, model.n_clusters_, "maxclust")
     assert adjusted_rand_score(labels, model.labels_) == 1.0
-    assert model.n_clusters_ >= 2 and model.merge_cost_ in AdaptiveCriterion.candidates
+    named = RecursiveAutoencoderClustering(
+        merge_cost=model.merge_cost_, max_iter=3, random_state=0, **cut
+    ).fit(X)
+    np.testing.assert_array_equal(model.labels_, named.labels_)
+    # What was compared is the labels each criterion returns with this cut.
+    assert model.stability_ is None or set(model.stability_) == set(
+        AdaptiveCriterion.candidates
+    )
 
 
 def test_refits_drop_what_the_new_fit_lacks():
@@ -165,6 +172,42 @@ def test_refits_drop_what_the_new_fit_lacks():
     assert not hasattr(model, "cut_bic_")
     model.set_params(merge_cost="learned_metric").fit(X)
     assert not hasattr(model, "stability_") and model.merge_cost_ == "learned_metric"
+
+
+def test_models_saved_before_the_adaptive_default_still_predict():
+    X, _ = make_blobs(60, centers=2, random_state=0)
+    model = RecursiveAutoencoderClustering(
+        2, merge_cost="learned_metric", max_iter=2, random_state=0
+    ).fit(X)
+    state = model.__getstate__()
+    del state["merge_cost_"]
+    old = RecursiveAutoencoderClustering.__new__(RecursiveAutoencoderClustering)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.predict(X), model.labels_)
+
+
+def test_data_too_large_is_refused_before_the_subset_fits(monkeypatch):
+    monkeypatch.setattr(AdaptiveCriterion, "selection_samples", 100)
+    X = np.random.RandomState(0).randn(300, 3000)
+    model = RecursiveAutoencoderClustering(2, memory_limit=1e6)
+    calls = []
+    monkeypatch.setattr(
+        RecursiveAutoencoderClustering,
+        "_train",
+        lambda self, *args: calls.append(self.merge_cost),
+    )
+    with pytest.raises(MemoryError):
+        model.fit(X)
+    assert calls == [] and not hasattr(model, "labels_")
+
+
+def test_training_warnings_survive_the_large_data_path(monkeypatch):
+    monkeypatch.setattr(AdaptiveCriterion, "selection_samples", 150)
+    X, _ = make_blobs(400, centers=3, random_state=0)
+    with pytest.warns(UserWarning, match="raise batch_size above n_clusters"):
+        RecursiveAutoencoderClustering(3, max_iter=2, batch_size=3, random_state=0).fit(
+            X
+        )
 
 
 def test_warnings_of_the_kept_fit_point_at_the_caller():
