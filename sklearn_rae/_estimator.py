@@ -388,6 +388,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     fitted estimator as it was: the fitted attributes are replaced only when
     the fit succeeds.
 
+    With ``merge_cost="adaptive"`` the warnings of the two candidate fits are
+    collected with :class:`warnings.catch_warnings` and the kept fit's are
+    issued again, once each. That context manager is not thread-safe: while
+    such a fit runs, warnings issued by other threads of the process (a
+    threading backend of joblib or Dask) may be caught and lost or issued
+    with this fit's. Processes, the default of both, are not affected.
+
     TensorFlow sizes its thread pools to the machine's cores and ignores
     ``OMP_NUM_THREADS``. When that variable is set before TensorFlow starts in
     a process, the pools are sized to it instead (unless they were configured
