@@ -543,13 +543,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self._warn_if_wide(X.shape[1])
         if adjacency is not None:
             self._check_components(adjacency)
-        # None draws a fresh seed from the OS instead of NumPy's global
-        # RandomState, so that no fit changes the caller's global random state.
-        if self.random_state is None:
-            random_state = np.random.RandomState()
-        else:
-            random_state = check_random_state(self.random_state)
-
+        random_state = self._fit_random_state()
         if trained is None:
             weights, loss_curve = self._train(X, random_state, adjacency)
         else:
@@ -612,10 +606,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         Each is compared by the stability of its own flat clusters, the
         labels it would return.
         """
-        if self.random_state is None:
-            random_state = np.random.RandomState()
-        else:
-            random_state = check_random_state(self.random_state)
+        random_state = self._fit_random_state()
         if isinstance(self.random_state, Integral):
             seed = self.random_state
         else:
@@ -645,18 +636,19 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 selector.can_compare(X_compared.shape[0], fit.n_clusters_)
                 for fit, _ in fits
             )
-            partitions = [_first_seen_order(fit.labels_) for fit, _ in fits]
+            # Labels are numbered by first appearance: equal partitions are
+            # equal arrays.
             chosen = 0
-            if comparable and not np.array_equal(*partitions):
+            if comparable and not np.array_equal(*(fit.labels_ for fit, _ in fits)):
                 comparison = selector.compare(
                     [
                         (
                             CRITERIA[fit.merge_cost],
                             fit._merger_weights,
-                            partition,
+                            fit.labels_,
                             fit.n_clusters_,
                         )
-                        for (fit, _), partition in zip(fits, partitions, strict=True)
+                        for fit, _ in fits
                     ],
                     X_compared,
                     np.random.RandomState(seed),
@@ -722,6 +714,16 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             warnings.simplefilter("always")
             fitted = self._candidate(merge_cost, seed)._fit(X, trained)
         return fitted, caught
+
+    def _fit_random_state(self):
+        """The generator of a fit's random draws.
+
+        ``None`` draws a fresh seed from the OS instead of NumPy's global
+        RandomState, so that no fit changes the caller's global random state.
+        """
+        if self.random_state is None:
+            return np.random.RandomState()
+        return check_random_state(self.random_state)
 
     def _candidate(self, merge_cost, seed):
         """An unfitted copy of this estimator with ``merge_cost`` and ``seed``."""
@@ -1305,12 +1307,6 @@ class _TrainingProgress:
         # The bar's line is not ended until it reaches n_steps.
         start = "\n" if self.bar is not None else ""
         print(f"{start}Training converged after {step} steps", flush=True)
-
-
-def _first_seen_order(labels: np.ndarray) -> np.ndarray:
-    """``labels`` renamed 0, 1, ... in the order they first appear."""
-    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    return np.argsort(np.argsort(first))[inverse]
 
 
 def _fixed_k(n_clusters) -> bool:
