@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy.cluster.hierarchy import is_valid_linkage
 
-from sklearn_rae.__main__ import load_csv, main
-from sklearn_rae._tree import cut_linkage
+from sklearn_rae.cli import main
+from sklearn_rae.cli.io import read_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +38,42 @@ def _write_csv(path, rows, header=None, delimiter=","):
     return path
 
 
+def cut_linkage(linkage, n_clusters=None, distance_threshold=None):
+    """Flat labels of a linkage matrix, numbered by first appearance.
+
+    The first ``n - n_clusters`` merges are made, or those below the threshold.
+    """
+    n = len(linkage) + 1
+    if n_clusters is not None:
+        made = n - n_clusters
+    else:
+        made = int(np.count_nonzero(linkage[:, 2] < distance_threshold))
+    parent = list(range(2 * n - 1))
+
+    def root(node):
+        while parent[node] != node:
+            node = parent[node]
+        return node
+
+    for row in range(made):
+        left, right = int(linkage[row, 0]), int(linkage[row, 1])
+        parent[root(left)] = parent[root(right)] = n + row
+    roots = [root(i) for i in range(n)]
+    first = {}
+    return np.array([first.setdefault(r, len(first)) for r in roots])
+
+
+def _canonical(labels):
+    first = {}
+    return np.array([first.setdefault(label, len(first)) for label in labels])
+
+
+def load_csv(path):
+    table = read_table(Path(path))
+    X = np.column_stack([np.asarray(c.values) for c in table.columns])
+    return X, table.header
+
+
 def _read_labels(path):
     with open(path, newline="") as file:
         rows = list(csv.reader(file))
@@ -55,7 +91,9 @@ def test_main_clusters_iris_and_writes_outputs(tmp_path, capsys):
     assert labels.shape == (150,)
     assert linkage.shape == (149, 4)
     assert is_valid_linkage(linkage)
-    np.testing.assert_array_equal(labels, cut_linkage(linkage, n_clusters=3))
+    np.testing.assert_array_equal(
+        _canonical(labels), cut_linkage(linkage, n_clusters=3)
+    )
     assert (out / "dendrogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -78,8 +116,8 @@ def test_main_prints_summary(tmp_path, capsys):
     sizes = np.bincount(_read_labels(out / "labels.csv"))
     assert "iris, standardized: 150 samples, 4 features" in stdout
     assert "3 clusters, sizes " + ", ".join(map(str, sizes)) in stdout
-    # The default compares its two codes on iris and keeps the learned metric.
-    assert "merge cost 'adaptive' (kept 'learned_metric'): 2 training steps" in stdout
+    # No gap separates the iris species: the default fits the whitened means.
+    assert "merge cost 'auto' (kept 'whitened_means'): 2 training steps" in stdout
     assert "adjusted Rand index against the iris species: " in stdout
     assert str(out / "dendrogram.png") in stdout
     assert "loss:" in stdout  # the progress bar
@@ -111,7 +149,9 @@ def test_main_gives_same_tree_for_csv_with_header_and_npy(tmp_path):
     from_csv = np.load(tmp_path / "csv" / "linkage.npy")
     np.testing.assert_array_equal(from_csv, np.load(tmp_path / "npy" / "linkage.npy"))
     labels = _read_labels(tmp_path / "csv" / "labels.csv")
-    np.testing.assert_array_equal(labels, cut_linkage(from_csv, n_clusters=2))
+    np.testing.assert_array_equal(
+        _canonical(labels), cut_linkage(from_csv, n_clusters=2)
+    )
     assert (tmp_path / "csv" / "dendrogram.png").stat().st_size > 0
 
 
@@ -119,14 +159,17 @@ def test_main_distance_threshold_cuts_at_height(tmp_path):
     npy_path = tmp_path / "d.npy"
     np.save(npy_path, DATA)
     out = tmp_path / "out"
+    # The learned metric's untrained tree does not depend on the cut (the
+    # default's choice between two trees does).
     args = [str(npy_path), "--max-iter", "0", "--quiet", "--output-dir", str(out)]
+    args += ["--merge-cost", "learned_metric"]
     assert main([*args, "--distance-threshold", "0"]) == 0
     linkage = np.load(out / "linkage.npy")
     threshold = float(np.median(linkage[:, 2]))
     assert main([*args, "--distance-threshold", str(threshold)]) == 0
     labels = _read_labels(out / "labels.csv")
     expected = cut_linkage(linkage, distance_threshold=threshold)
-    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(_canonical(labels), expected)
     assert labels.max() + 1 == 1 + np.count_nonzero(linkage[:, 2] >= threshold)
 
 
@@ -134,11 +177,19 @@ def test_main_standardize_changes_the_input(tmp_path):
     npy_path = tmp_path / "d.npy"
     np.save(npy_path, DATA * [1.0, 100.0, 0.01])
     common = [str(npy_path), "--max-iter", "0", "--quiet", "--output-dir"]
-    assert main([*common, str(tmp_path / "raw")]) == 0
-    assert main([*common, str(tmp_path / "std"), "--standardize"]) == 0
+    learned = ["--merge-cost", "learned_metric"]
+    assert main([*common, str(tmp_path / "raw"), *learned]) == 0
+    assert main([*common, str(tmp_path / "std"), "--standardize", *learned]) == 0
     raw = np.load(tmp_path / "raw" / "linkage.npy")
     scaled = np.load(tmp_path / "std" / "linkage.npy")
     assert not np.allclose(raw[:, 2], scaled[:, 2])
+    # The default's metric is unit-free: standardising changes no label.
+    assert main([*common, str(tmp_path / "raw_default")]) == 0
+    assert main([*common, str(tmp_path / "std_default"), "--standardize"]) == 0
+    np.testing.assert_array_equal(
+        _read_labels(tmp_path / "raw_default" / "labels.csv"),
+        _read_labels(tmp_path / "std_default" / "labels.csv"),
+    )
 
 
 def _bad_npy(tmp_path, array):
@@ -183,19 +234,28 @@ BAD_INPUTS = {
     "directory": (lambda p: [str(p)], "is a directory"),
     "empty file": (lambda p: _bad_csv(p, ""), "is empty"),
     "header only": (lambda p: _bad_csv(p, "a,b\n"), "no data"),
-    "not numeric": (lambda p: _bad_csv(p, "a,b\n1,2\n3,x\n"), "'x' is not a number"),
-    "missing value": (lambda p: _bad_csv(p, "1,2\n3,\n"), "empty field"),
+    "text column chosen": (
+        lambda p: _bad_csv(p, "a,b\n1,2\n3,x\n") + ["--columns", "a,b"],
+        "line 3, column 'b': 'x' is not a number",
+    ),
+    "missing value": (
+        lambda p: _bad_csv(p, "1,2\n3,\n"),
+        "line 2, column 'column 2': missing value",
+    ),
     "ragged rows": (lambda p: _bad_csv(p, "1,2\n3,4,5\n"), "3 fields"),
-    "nan in csv": (lambda p: _bad_csv(p, "1,2\n3,nan\n"), "NaN or infinite"),
-    "binary csv": (lambda p: _binary_csv(p), "not a text file"),
+    "inf in csv": (
+        lambda p: _bad_csv(p, "1,2\n3,-inf\n"),
+        "line 2, column 'column 2': infinite value",
+    ),
+    "binary csv": (lambda p: _binary_csv(p), "line 1: not UTF-8 text"),
     "one sample": (lambda p: _bad_csv(p, "1,2\n"), "at least 2"),
     "one sample after a header": (
         lambda p: _bad_csv(p, "a,b\n1,2\n"),
         "holds 1 sample after its header line",
     ),
     "hexadecimal first row": (
-        lambda p: _bad_csv(p, "0x10,2\n3,4\n"),
-        "line 1, column 1: '0x10' is not a number",
+        lambda p: _bad_csv(p, "0x10,2\n3,4\n") + ["--columns", "1,2"],
+        "line 1, column 'column 1': '0x10' is not a number",
     ),
     "npz of two arrays": (
         lambda p: _npz(p, a=np.zeros((3, 2)), b=np.ones(3)),
@@ -211,7 +271,7 @@ BAD_INPUTS = {
     ),
     "inf in npy": (
         lambda p: _bad_npy(p, np.array([[1.0, 2.0], [np.inf, 0.0]])),
-        "first at row 2, column 1",
+        "bad.npy, row 2, column 'column 1': infinite value",
     ),
     "empty npy": (lambda p: _bad_npy(p, np.zeros((0, 3))), "no data"),
     "not an npy": (lambda p: _text_npy(p), "not a .npy file"),
@@ -380,13 +440,15 @@ def test_main_leaves_out_an_identifier_column(tmp_path, capsys):
     npy_path = tmp_path / "d.npy"
     np.save(npy_path, DATA)
     expected = _linkage_of(tmp_path, "npy", [str(npy_path)])
+    # Named like an identifier (any values), or exactly the row numbers 1..n.
     ids = np.arange(1000, 1000 + len(DATA))[:, None]
     named = _write_csv(
         tmp_path / "named.csv", np.hstack([ids, DATA]).tolist(), ["id", "a", "b", "c"]
     )
-    unnamed = _write_csv(tmp_path / "unnamed.csv", np.hstack([ids, DATA]).tolist())
+    rows = np.arange(1, 1 + len(DATA))[:, None]
+    unnamed = _write_csv(tmp_path / "unnamed.csv", np.hstack([rows, DATA]).tolist())
     capsys.readouterr()
-    for path in (named, unnamed):
+    for path, header, first_id in [(named, "id", "1000.0"), (unnamed, "column 1", "1")]:
         np.testing.assert_array_equal(
             _linkage_of(tmp_path, path.stem, [str(path)]), expected
         )
@@ -394,6 +456,10 @@ def test_main_leaves_out_an_identifier_column(tmp_path, capsys):
         assert err.count("\n") == 1
         assert "sklearn-rae: warning: leaving out " in err
         assert "row identifier" in err and "--columns" in err
+        with open(tmp_path / path.stem / "labels.csv", newline="") as file:
+            written = list(csv.reader(file))
+        assert written[0] == [header, "label"]
+        assert written[1][0] == first_id
     # Given explicitly, every column is used.
     kept = _linkage_of(tmp_path, "kept", [str(named), "--columns", "id,a,b,c"])
     assert not np.array_equal(kept, expected)
