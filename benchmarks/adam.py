@@ -4,7 +4,7 @@ The merge encoder's weights are a few small arrays; training applies one Adam
 step per tree. This script times 100 steps on a 10 x 10 embedding (the default
 criterion's weights on 10 features) with ``keras.optimizers.Adam`` (a fresh
 optimizer per fit, as each fit would need) and with
-:class:`sklearn_rae._merger.Adam`, and checks that the two follow the same
+:class:`sklearn_rae._adam.Adam`, and checks that the two follow the same
 trajectory.
 
     PYTHONPATH=$PWD python benchmarks/adam.py
@@ -22,7 +22,7 @@ def main():
     import keras
     import tensorflow as tf
 
-    from sklearn_rae._merger import Adam
+    from sklearn_rae._adam import Adam
 
     d, steps = 10, 100
     gradient = np.random.RandomState(0).randn(d, d)

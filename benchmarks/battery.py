@@ -1,6 +1,6 @@
-"""Clustering quality on a battery of Gagolewski's benchmark suite.
+"""Clustering quality on the batteries of Gagolewski's benchmark suite.
 
-Reads a battery folder laid out as the suite's (``<battery>/<name>.data.gz``,
+Reads a folder laid out as the suite's (``<battery>/<name>.data.gz``,
 ``<battery>/<name>.labels<J>.gz``, and ``published_ari.csv`` with the
 published scores of Ward, k-means, the Gaussian mixture, Genie and average
 linkage), applies the suite's conventions and prints a per-set table:
@@ -10,18 +10,32 @@ linkage), applies the suite's conventions and prints a per-set table:
    whole matrix by its overall standard deviation.
 2. For each reference partition: ``k`` is its number of distinct non-zero
    labels; cluster into ``k`` clusters; the adjusted Rand index (ARI) is taken
-   on the non-noise points (label 0 is noise).
-3. A set's score is the maximum over its reference partitions.
+   on the non-noise points (label 0 is noise). The dendrogram purity
+   (:func:`sklearn_rae.dendrogram_purity` with ``ignore_label=0``: the tree
+   restricted to the non-noise points) scores the whole tree against it.
+3. A set's score, ARI or purity, is the maximum over its reference
+   partitions.
 
-Columns: each ``merge_cost`` of :class:`RecursiveAutoencoderClustering`, its
-ARI with the first random state given, the spread (max - min) of the ARI over
-the random states and the fit time (mean over the reference partitions, of
-the last random state), and for ``"adaptive"`` the initials of the criteria it
-kept (``b`` boundary, ``l`` learned_metric) over the partitions and states;
-with ``--candidates``, the graph-criterion prototypes of
-``benchmarks/criterion_candidates.py``; then the published methods. The last
-rows give the means and the number of sets where each method is at or above
-the best of the published Ward, k-means, Gaussian mixture and Genie.
+Columns, for each ``--merge-costs`` of :class:`RecursiveAutoencoderClustering`
+(default ``auto``): its ARI with the first random state given, the spread (max
+- min) of the ARI over the random states, the dendrogram purity of the first
+random state's trees, the fit time (mean over all fits: reference partitions
+and random states), and for a selection (``"auto"``, ``"adaptive"``) the
+initials of the criteria it kept (its ``merge_cost_``: ``b`` boundary, ``w``
+whitened_means, ``l`` learned_metric) over the partitions and states. With
+``--candidates``, the ARI of the graph-criterion prototypes of
+``benchmarks/criterion_candidates.py``. Then SciPy's single, average, complete
+and Ward linkages (:func:`scipy.cluster.hierarchy.linkage` of the preprocessed
+data): the ARI of each tree cut into ``k`` clusters (exactly ``k``: the last
+``k - 1`` merges undone), its dendrogram purity, and the time of SciPy's Ward
+linkage as the baseline for time ratios. Then the published methods.
+
+The last rows give the means over the shape and table batteries (every
+battery but ``g2mg`` and ``h2mg``), over the Gaussian batteries (``g2mg``,
+``h2mg``) and over all sets, and for each group the number of sets where a
+method's ARI is at or above the best of the published Ward, k-means, Gaussian
+mixture and Genie. ``--csv`` writes the per-set figures (and every SciPy
+linkage's time) to a file, one row per set, as each set finishes.
 
 Run from the repository root (the folder is an argument; the data are not
 part of this repository)::
@@ -41,20 +55,34 @@ import sys
 import time
 
 import numpy as np
+from scipy.cluster.hierarchy import linkage
 from sklearn.metrics import adjusted_rand_score
 
-from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._criteria import CRITERIA
+from sklearn_rae import RecursiveAutoencoderClustering, dendrogram_purity
 
 PUBLISHED = ("ward", "kmeans", "gaussian_mixture", "genie_0.3", "average")
+SCIPY_LINKAGES = ("single", "average", "complete", "ward")
+GAUSSIAN_BATTERIES = ("g2mg", "h2mg")
+GROUPS = ("shapes and tables", "Gaussian", "all")
+# Merge costs that choose a criterion per fit; their table shows which.
+SELECTING = ("auto", "adaptive")
 
 
-def load_battery(folder, max_samples):
-    """Yield ``(name, X, partitions, published)`` for each set, preprocessed."""
+def group_of(battery):
+    return "Gaussian" if battery in GAUSSIAN_BATTERIES else "shapes and tables"
+
+
+def read_published(folder):
     with open(os.path.join(folder, "published_ari.csv")) as file:
-        rows = list(csv.DictReader(file))
-    for row in rows:
+        return list(csv.DictReader(file))
+
+
+def load_battery(folder, max_samples, batteries=None):
+    """Yield ``(battery, name, X, partitions, published)`` per set, preprocessed."""
+    for row in read_published(folder):
         if int(row["n"]) > max_samples:
+            continue
+        if batteries is not None and row["battery"] not in batteries:
             continue
         stem = os.path.join(folder, row["battery"], row["dataset"])
         X = np.loadtxt(f"{stem}.data.gz", ndmin=2)
@@ -67,119 +95,257 @@ def load_battery(folder, max_samples):
         X = X + noise
         X = (X - X.mean(axis=0)) / X.std()
         published = {method: float(row[method]) for method in PUBLISHED}
-        yield f"{row['battery']}/{row['dataset']}", X, partitions, published
+        yield row["battery"], row["dataset"], X, partitions, published
 
 
-def best_ari(cluster, X, partitions):
-    """Max over reference partitions of the ARI of ``cluster(X, k)``."""
-    scores = []
-    for reference in partitions:
-        k = len(np.unique(reference[reference > 0]))
-        labels = cluster(X, k)
-        kept = reference > 0
-        scores.append(adjusted_rand_score(reference[kept], labels[kept]))
-    return max(scores)
+def n_clusters_of(reference):
+    return len(np.unique(reference[reference > 0]))
 
 
-def ours(merge_cost, random_state):
-    """``cluster(X, k)`` by our estimator; ``cluster.kept`` lists each fit's
-    ``merge_cost_`` (the criterion ``"adaptive"`` kept)."""
-
-    def cluster(X, k):
-        model = RecursiveAutoencoderClustering(
-            n_clusters=k, merge_cost=merge_cost, random_state=random_state
-        )
-        labels = model.fit(X).labels_
-        cluster.kept.append(model.merge_cost_)
-        return labels
-
-    cluster.kept = []
-    return cluster
+def ari(reference, labels):
+    """ARI on the non-noise points (reference label 0 is noise)."""
+    kept = reference > 0
+    return adjusted_rand_score(reference[kept], labels[kept])
 
 
-def main():
+def cut_into(Z, n_clusters):
+    """Flat labels of the linkage ``Z`` with its last ``n_clusters - 1``
+    merges undone: exactly ``n_clusters`` clusters, also with tied heights."""
+    n_samples = len(Z) + 1
+    parent = np.arange(2 * n_samples - 1)
+    rows = np.arange(n_samples - n_clusters)
+    children = Z[rows, :2].astype(np.intp)
+    parent[children[:, 0]] = n_samples + rows
+    parent[children[:, 1]] = n_samples + rows
+    while True:
+        grandparent = parent[parent]
+        if np.array_equal(grandparent, parent):
+            break
+        parent = grandparent
+    return np.unique(parent[:n_samples], return_inverse=True)[1]
+
+
+def fit_ours(X, n_clusters, merge_cost, random_state, max_iter):
+    """``(labels, linkage, kept merge_cost_, fit seconds)`` of one fit."""
+    options = {} if max_iter is None else {"max_iter": max_iter}
+    model = RecursiveAutoencoderClustering(
+        n_clusters=n_clusters,
+        merge_cost=merge_cost,
+        random_state=random_state,
+        **options,
+    )
+    start = time.perf_counter()
+    model.fit(X)
+    seconds = time.perf_counter() - start
+    return model.labels_, model.linkage_matrix_, model.merge_cost_, seconds
+
+
+def score_ours(X, partitions, merge_cost, random_states, max_iter):
+    """Per-set figures of one merge cost: ARI and purity of the first random
+    state, ARI spread over the states, mean fit time, kept criteria."""
+    aris, purities, seconds, kept = [], [], [], []
+    for random_state in random_states:
+        state_aris, state_purities = [], []
+        for reference in partitions:
+            labels, Z, kept_cost, fit_seconds = fit_ours(
+                X, n_clusters_of(reference), merge_cost, random_state, max_iter
+            )
+            state_aris.append(ari(reference, labels))
+            state_purities.append(dendrogram_purity(Z, reference, ignore_label=0))
+            seconds.append(fit_seconds)
+            kept.append(kept_cost)
+        aris.append(max(state_aris))
+        purities.append(max(state_purities))
+    return {
+        "ari": aris[0],
+        "spread": max(aris) - min(aris),
+        "purity": purities[0],
+        "fit_s": float(np.mean(seconds)),
+        "kept": " ".join(sorted({name[0] for name in kept})),
+    }
+
+
+def score_scipy(X, partitions, method):
+    """ARI (cut into each partition's ``k``), purity and time of one linkage."""
+    start = time.perf_counter()
+    Z = linkage(X, method=method)
+    seconds = time.perf_counter() - start
+    return {
+        "ari": max(ari(ref, cut_into(Z, n_clusters_of(ref))) for ref in partitions),
+        "purity": max(dendrogram_purity(Z, ref, ignore_label=0) for ref in partitions),
+        "fit_s": seconds,
+    }
+
+
+def check_merge_costs(parser, merge_costs):
+    """Refuse unknown merge costs before the first set, with the estimator's
+    own message, and fit each (and each SciPy linkage) once on a small set
+    so that start-up costs (TensorFlow's first tracing above all) are not
+    timed on the first set."""
+    X = np.random.RandomState(0).normal(size=(40, 2))
+    X[20:] += 5.0
+    for merge_cost in merge_costs:
+        try:
+            RecursiveAutoencoderClustering(
+                merge_cost=merge_cost, max_iter=2, random_state=0
+            ).fit(X)
+        except (TypeError, ValueError) as error:
+            parser.error(f"--merge-costs {merge_cost}: {error}")
+    for method in SCIPY_LINKAGES:
+        linkage(X, method=method)
+
+
+def markdown_row(cells):
+    return "| " + " | ".join(cells) + " |"
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="battery folder with published_ari.csv")
     parser.add_argument("--max-samples", type=int, default=4000)
+    parser.add_argument(
+        "--batteries",
+        nargs="+",
+        metavar="BATTERY",
+        help="sub-folders to run (default: every battery of published_ari.csv)",
+    )
     parser.add_argument("--random-states", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
-        "--merge-costs", nargs="*", default=sorted(CRITERIA), choices=sorted(CRITERIA)
+        "--merge-costs",
+        nargs="+",
+        default=["auto"],
+        metavar="MERGE_COST",
+        help="merge_cost values of RecursiveAutoencoderClustering to run "
+        "(default: auto)",
+    )
+    parser.add_argument(
+        "--max-iter",
+        type=int,
+        default=None,
+        help="max_iter of the estimator (default: the estimator's)",
     )
     parser.add_argument(
         "--candidates",
         action="store_true",
         help="add the graph-criterion prototypes of criterion_candidates.py",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--csv", metavar="PATH", help="write the per-set figures to this CSV file"
+    )
+    args = parser.parse_args(argv)
 
-    methods = list(args.merge_costs)
+    known = sorted({row["battery"] for row in read_published(args.folder)})
+    unknown = sorted(set(args.batteries or ()) - set(known))
+    if unknown:
+        parser.error(
+            f"--batteries: {', '.join(unknown)} not in published_ari.csv "
+            f"(it has {', '.join(known)})"
+        )
+    check_merge_costs(parser, args.merge_costs)
+    methods = list(dict.fromkeys(args.merge_costs))
     candidates = []
     if args.candidates:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from criterion_candidates import CANDIDATES, candidate_labels
 
         candidates = list(CANDIDATES)
-    selecting = [m for m in methods if hasattr(CRITERIA[m], "candidates")]
-    ours_columns = [
-        column
-        for m in methods
-        for column in (
-            m,
-            f"{m} spread",
-            f"{m} fit s",
-            *([f"{m} kept"] if m in selecting else []),
-        )
+
+    # Every per-set figure: (CSV column, Markdown header, format).
+    columns = []
+    for m in methods:
+        columns += [
+            (f"{m}_ari", m, ".3f"),
+            (f"{m}_ari_spread", f"{m} spread", ".3f"),
+            (f"{m}_purity", f"{m} purity", ".3f"),
+            (f"{m}_fit_s", f"{m} fit s", ".3f"),
+        ]
+        if m in SELECTING:
+            columns.append((f"{m}_kept", f"{m} kept", "s"))
+    columns += [(f"{c}_ari", c, ".3f") for c in candidates]
+    columns += [(f"scipy_{m}_ari", f"SciPy {m}", ".3f") for m in SCIPY_LINKAGES]
+    columns += [
+        (f"scipy_{m}_purity", f"SciPy {m} purity", ".3f") for m in SCIPY_LINKAGES
     ]
-    header = ["set", "n", *ours_columns, *candidates, *PUBLISHED]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    table = {name: [] for name in [*methods, *candidates, *PUBLISHED]}
-    spreads = {m: [] for m in methods}
-    for name, X, partitions, published in load_battery(args.folder, args.max_samples):
-        cells = [name, str(len(X))]
-        for merge_cost in methods:
-            scores, kept = [], []
-            for random_state in args.random_states:
-                start = time.perf_counter()
-                cluster = ours(merge_cost, random_state)
-                scores.append(best_ari(cluster, X, partitions))
-                seconds = (time.perf_counter() - start) / len(partitions)
-                kept += cluster.kept
-            table[merge_cost].append(scores[0])
-            spreads[merge_cost].append(max(scores) - min(scores))
-            cells += [f"{scores[0]:.3f}", f"{spreads[merge_cost][-1]:.3f}"]
-            cells.append(f"{seconds:.1f}")
-            if merge_cost in selecting:
-                # Initials of the kept criteria, over partitions and states.
-                cells.append(" ".join(sorted({name[0] for name in kept})))
-        for candidate in candidates:
-            score = best_ari(
-                lambda X, k, c=candidate: candidate_labels(c, X, k), X, partitions
-            )
-            table[candidate].append(score)
-            cells.append(f"{score:.3f}")
-        for method in PUBLISHED:
-            table[method].append(published[method])
-            cells.append(f"{published[method]:.3f}")
-        print("| " + " | ".join(cells) + " |", flush=True)
+    columns.append(("scipy_ward_fit_s", "SciPy ward fit s", ".3f"))
+    columns += [(f"published_{m}_ari", f"{m} (published)", ".3f") for m in PUBLISHED]
+    ari_columns = [
+        *(f"{m}_ari" for m in [*methods, *candidates]),
+        *(f"scipy_{m}_ari" for m in SCIPY_LINKAGES),
+        *(f"published_{m}_ari" for m in PUBLISHED),
+    ]
+    csv_fields = ["set", "battery", "group", "n", "d", *(c[0] for c in columns)]
+    csv_fields += [f"scipy_{m}_fit_s" for m in SCIPY_LINKAGES if m != "ward"]
+
+    print(markdown_row(["set", "n", *(c[1] for c in columns)]))
+    print("|" + "---|" * (2 + len(columns)))
+    csv_file = writer = None
+    if args.csv:
+        csv_file = open(args.csv, "w", newline="")
+        writer = csv.DictWriter(csv_file, fieldnames=csv_fields)
+        writer.writeheader()
+    rows = []
+    try:
+        sets = load_battery(args.folder, args.max_samples, args.batteries)
+        for battery, dataset, X, partitions, published in sets:
+            row = {
+                "set": f"{battery}/{dataset}",
+                "battery": battery,
+                "group": group_of(battery),
+                "n": X.shape[0],
+                "d": X.shape[1],
+            }
+            for m in methods:
+                scores = score_ours(X, partitions, m, args.random_states, args.max_iter)
+                row[f"{m}_ari"] = scores["ari"]
+                row[f"{m}_ari_spread"] = scores["spread"]
+                row[f"{m}_purity"] = scores["purity"]
+                row[f"{m}_fit_s"] = scores["fit_s"]
+                if m in SELECTING:
+                    row[f"{m}_kept"] = scores["kept"]
+            for c in candidates:
+                row[f"{c}_ari"] = max(
+                    ari(ref, candidate_labels(c, X, n_clusters_of(ref)))
+                    for ref in partitions
+                )
+            for m in SCIPY_LINKAGES:
+                for key, value in score_scipy(X, partitions, m).items():
+                    row[f"scipy_{m}_{key}"] = value
+            for m in PUBLISHED:
+                row[f"published_{m}_ari"] = published[m]
+            rows.append(row)
+            cells = [row["set"], str(row["n"])]
+            cells += [format(row[key], spec) for key, _, spec in columns]
+            print(markdown_row(cells), flush=True)
+            if writer is not None:
+                writer.writerow(row)
+                csv_file.flush()
+    finally:
+        if csv_file is not None:
+            csv_file.close()
 
     # The anchors: Ward, k-means, the Gaussian mixture and Genie.
-    best = np.max([table[method] for method in PUBLISHED[:4]], axis=0)
-
-    def at_or_above(method):
-        return str(int(np.sum(np.asarray(table[method]) >= best - 5e-4)))
-
-    means, counts = ["mean", ""], ["at or above the best published", ""]
-    for m in methods:
-        extra = [""] if m in selecting else []
-        means += [f"**{np.mean(table[m]):.3f}**", f"{np.mean(spreads[m]):.3f}", ""]
-        means += extra
-        counts += [at_or_above(m), "", "", *extra]
-    for m in [*candidates, *PUBLISHED]:
-        means.append(f"**{np.mean(table[m]):.3f}**")
-        counts.append(at_or_above(m))
-    print("| " + " | ".join(means) + " |")
-    print("| " + " | ".join(counts) + " |")
+    anchors = [f"published_{m}_ari" for m in PUBLISHED[:4]]
+    for group in GROUPS:
+        members = [r for r in rows if group in ("all", r["group"])]
+        if not members:
+            continue
+        best = np.max([[r[a] for a in anchors] for r in members], axis=1)
+        means = [f"mean, {group} ({len(members)} sets)", ""]
+        counts = [f"at or above the best published, {group}", ""]
+        for key, _, spec in columns:
+            if spec == "s":
+                means.append("")
+                counts.append("")
+                continue
+            mean = format(np.mean([r[key] for r in members]), spec)
+            means.append(f"**{mean}**" if key in ari_columns else mean)
+            if key in ari_columns:
+                values = np.array([r[key] for r in members])
+                counts.append(str(int(np.sum(values >= best - 5e-4))))
+            else:
+                counts.append("")
+        print(markdown_row(means))
+        print(markdown_row(counts))
 
 
 if __name__ == "__main__":

@@ -113,16 +113,16 @@ def case_tree(method, n, model_path=None):
         import sklearn_rae._estimator as estimator
         from sklearn_rae import RecursiveAutoencoderClustering
 
-        build = estimator.RecursiveAutoencoderClustering._build_tree
+        fit_tree = estimator.fit_tree
         tree_time = []
 
-        def timed_build(self, *args, **kwargs):
+        def timed_fit_tree(*args, **kwargs):
             start = time.perf_counter()
-            tree = build(self, *args, **kwargs)
+            fitted = fit_tree(*args, **kwargs)
             tree_time.append(time.perf_counter() - start)
-            return tree
+            return fitted
 
-        estimator.RecursiveAutoencoderClustering._build_tree = timed_build
+        estimator.fit_tree = timed_fit_tree
         start = time.perf_counter()
         merge_cost = "adaptive" if method == "ours" else method
         model = RecursiveAutoencoderClustering(

@@ -40,8 +40,8 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._criteria import CRITERIA
 from sklearn_rae._estimator import DEFAULT_MERGE_COST
+from sklearn_rae.criteria import MERGE_COST_NAMES
 
 LINKAGES = ("ward", "average", "complete", "single")
 
@@ -105,7 +105,7 @@ def measure(X, y, random_states):
         entry[2].append(agreement)
         entry[3].append(seconds)
 
-    for merge_cost in sorted(CRITERIA, key=lambda c: c != DEFAULT_MERGE_COST):
+    for merge_cost in sorted(MERGE_COST_NAMES, key=lambda c: c != DEFAULT_MERGE_COST):
         for state in random_states:
             model = RecursiveAutoencoderClustering(
                 n_clusters=n_classes, merge_cost=merge_cost, random_state=state

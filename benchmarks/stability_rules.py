@@ -44,8 +44,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from battery import best_ari, load_battery  # noqa: E402
 
 from sklearn_rae import RecursiveAutoencoderClustering  # noqa: E402
-from sklearn_rae._adaptive import subsample_stability  # noqa: E402
-from sklearn_rae._criteria import CRITERIA  # noqa: E402
+from sklearn_rae._selection import subsample_stability  # noqa: E402
+from sklearn_rae.criteria import get_criterion  # noqa: E402
 
 CLASSIC = ("iris", "wine", "breast_cancer", "digits")
 RULES = {"S": (5, None), "S2": (20, None), "S3": (20, 2.0), "S4": None}
@@ -66,7 +66,12 @@ def fixed_rule_labels(X, k, seed, n_subsamples, margin):
         kept = np.sort(rng.choice(len(X), n_kept, replace=False))
         for column, fit in enumerate(fits):
             scores[row, column] = subsample_stability(
-                CRITERIA[fit.merge_cost], fit._merger_weights, X, fit.labels_, k, kept
+                get_criterion(fit.merge_cost),
+                fit._merger_weights,
+                X,
+                fit.labels_,
+                k,
+                kept,
             )
     differences = scores[:, 1] - scores[:, 0]
     threshold = 0.0

@@ -46,7 +46,7 @@ def regime_sequence(n_samples=1500, n_regimes=5, n_features=5, seed=0):
 
 
 def _chain(n):
-    from sklearn_rae._graph_tree import chain_adjacency
+    from sklearn_rae.engines.graph import chain_adjacency
 
     return chain_adjacency(n)
 
@@ -122,7 +122,7 @@ def main(argv=None) -> int:
         print(json.dumps(run_case(case, method, int(n), merge_cost)))
         return 0
 
-    from sklearn_rae._criteria import CRITERIA
+    from sklearn_rae.criteria import CRITERIA
 
     sizes = {"sequence": 1500, "chain": 1_000_000, "knn": 100_000}
     if args.quick:

@@ -14,8 +14,9 @@ if (REPO_ROOT / "sklearn_rae").is_dir():
     sys.path.insert(0, str(REPO_ROOT))
 
 import sklearn_rae  # noqa: E402
-from sklearn_rae._criteria import CRITERIA  # noqa: E402
 from sklearn_rae._estimator import DEFAULT_MERGE_COST  # noqa: E402
+from sklearn_rae._selection import SELECTIONS  # noqa: E402
+from sklearn_rae.criteria import CRITERIA  # noqa: E402
 
 project = "sklearn-rae"
 author = "the sklearn-rae developers"
@@ -73,14 +74,16 @@ def _write_generated_includes() -> None:
     generated = DOCS_DIR / "generated"
     generated.mkdir(exist_ok=True)
     lines = []
-    for name in sorted(CRITERIA):
-        summary = (CRITERIA[name].__doc__ or "").strip().splitlines()
+    summaries = {name: SELECTIONS[name].description for name in SELECTIONS}
+    summaries.update({name: CRITERIA[name].__doc__ or "" for name in CRITERIA})
+    for name in sorted(summaries):
+        summary = summaries[name].strip().splitlines()
         default = " (the default)" if name == DEFAULT_MERGE_COST else ""
         first = summary[0].rstrip(".") if summary else ""
         lines.append(f'- ``merge_cost="{name}"``{default}: {first}.')
     (generated / "criteria.inc").write_text("\n".join(lines) + "\n")
 
-    from sklearn_rae._tree import estimate_linkage_memory
+    from sklearn_rae.engines.greedy import estimate_linkage_memory
 
     rows = [
         ".. list-table::",
@@ -96,7 +99,7 @@ def _write_generated_includes() -> None:
         rows += [f"   * - {n_samples:,}", f"     - {size}"]
     (generated / "memory_table.inc").write_text("\n".join(rows) + "\n")
 
-    from sklearn_rae.__main__ import build_parser
+    from sklearn_rae.cli import build_parser
 
     columns = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "80"

@@ -7,6 +7,12 @@ clusterer API and exports its tree as a SciPy linkage matrix;
 
 from ._estimator import RecursiveAutoencoderClustering
 from ._plotting import linkage_to_frame, plot_dendrogram
+from .metrics import dendrogram_purity
 
-__all__ = ["RecursiveAutoencoderClustering", "linkage_to_frame", "plot_dendrogram"]
+__all__ = [
+    "RecursiveAutoencoderClustering",
+    "dendrogram_purity",
+    "linkage_to_frame",
+    "plot_dendrogram",
+]
 __version__ = "0.1.0"

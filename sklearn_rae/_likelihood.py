@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._criteria import center_of
+from ._numeric import center_of
 
 # Largest number of clusters that ``n_clusters="auto"`` considers.
 MAX_AUTO_CLUSTERS = 30
@@ -142,7 +142,7 @@ def cut_path(X: np.ndarray, linkage: np.ndarray, k_max: int | None = None) -> Cu
     """BIC (complete-data) of the mixture of every cut of ``linkage``, 1..k_max.
 
     The cut into ``k`` clusters undoes the last ``k - 1`` merges, as
-    :func:`sklearn_rae._tree.cut_linkage` does. Going from ``k`` to ``k + 1``
+    :func:`sklearn_rae._cut.cut_linkage` does. Going from ``k`` to ``k + 1``
     clusters splits one node into its children ``a`` and ``b``, which lowers
     the within-cluster scatter by ``n_a n_b / (n_a + n_b) (m_a - m_b)(m_a -
     m_b)^T``; so the statistics of all cuts cost one pass up the tree and the

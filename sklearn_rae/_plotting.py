@@ -12,6 +12,8 @@ import numpy as np
 from scipy.cluster.hierarchy import dendrogram, is_valid_linkage
 from sklearn.utils.validation import check_is_fitted
 
+from ._cut import cut_height
+
 __all__ = ["plot_dendrogram", "linkage_to_frame"]
 
 #: Trees with more leaves than this are truncated by default.
@@ -61,20 +63,11 @@ def _cut_height(linkage: np.ndarray, estimator) -> float | None:
     """A height that separates the estimator's flat clusters, if it has one."""
     if estimator is None:
         return None
-    threshold = getattr(estimator, "distance_threshold", None)
-    if threshold is not None:
-        return float(threshold)
-    n_clusters = getattr(estimator, "n_clusters_", None)
-    n_samples = linkage.shape[0] + 1
-    if n_clusters is None or not 1 < n_clusters <= n_samples:
-        return None
-    heights = linkage[:, 2]
-    kept = n_samples - n_clusters  # merges below the cut
-    below = heights[kept - 1] if kept > 0 else -np.inf
-    above = heights[kept]
-    if not below < above:
-        return None  # ties at the cut: colours could not match the labels
-    return float(above) if kept == 0 else float((below + above) / 2)
+    return cut_height(
+        linkage,
+        n_clusters=getattr(estimator, "n_clusters_", None),
+        distance_threshold=getattr(estimator, "distance_threshold", None),
+    )
 
 
 #: Leaf label font sizes, in points: the largest that fits the spacing of the

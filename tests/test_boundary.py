@@ -9,12 +9,15 @@ from scipy.spatial.distance import pdist, squareform
 from sklearn.datasets import make_blobs, make_moons
 from sklearn.metrics import adjusted_rand_score
 
-import sklearn_rae._boundary as boundary_module
+import sklearn_rae.engines.spanning as boundary_module
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._boundary import boundary_tree, spanning_edges
-from sklearn_rae._criteria import embedded_pairs_objective, merge_code_differences
-from sklearn_rae._merger import LearnedMetricTrainer
-from sklearn_rae._tree import cut_linkage
+from sklearn_rae._cut import cut_linkage
+from sklearn_rae.criteria.embedded import (
+    embedded_pairs_objective,
+    merge_code_differences,
+)
+from sklearn_rae.criteria.embedded_tf import EmbeddingTrainer
+from sklearn_rae.engines.spanning import boundary_tree, spanning_edges
 
 
 def _tree_weight(Z, first, second):
@@ -98,7 +101,7 @@ def test_training_gradient_matches_the_objective():
     tree, edges = boundary_tree(X @ L, first, second, n_graph_edges)
     codes = (first[edges], second[edges])
     below = (np.arange(79) < 76).astype(float)
-    trainer = LearnedMetricTrainer({"kernel_embed": L}, 1e-2, shrinkage=0.3)
+    trainer = EmbeddingTrainer({"kernel_embed": L}, 1e-2, shrinkage=0.3)
     loss, gradient = trainer.loss_and_gradients(X, tree.linkage, below, *codes)
 
     def objective(kernel):

@@ -7,7 +7,13 @@ from scipy.cluster import hierarchy
 from sklearn.neighbors import kneighbors_graph
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._graph_tree import chain_adjacency
+from sklearn_rae.engines.graph import chain_adjacency
+
+
+def _adaptive(*args, **kwargs):
+    """The estimator with the stability selection these tests exercise."""
+    kwargs.setdefault("merge_cost", "adaptive")
+    return RecursiveAutoencoderClustering(*args, **kwargs)
 
 
 def _regimes(n_per_regime=30, n_features=3, seed=0):
@@ -23,7 +29,7 @@ def _is_runs(labels):
 
 def test_chain_fit_gives_contiguous_clusters():
     X, _ = _regimes()
-    model = RecursiveAutoencoderClustering(
+    model = _adaptive(
         n_clusters=4, connectivity=chain_adjacency(len(X)), max_iter=3, random_state=0
     ).fit(X)
     assert model.n_clusters_ == 4
@@ -34,10 +40,8 @@ def test_chain_fit_gives_contiguous_clusters():
 def test_complete_graph_gives_the_unrestricted_tree():
     X, _ = _regimes(n_per_regime=10)
     kwargs = dict(n_clusters=3, max_iter=0, random_state=0)
-    plain = RecursiveAutoencoderClustering(**kwargs).fit(X)
-    connected = RecursiveAutoencoderClustering(
-        connectivity=np.ones((len(X), len(X))), **kwargs
-    ).fit(X)
+    plain = _adaptive(**kwargs).fit(X)
+    connected = _adaptive(connectivity=np.ones((len(X), len(X))), **kwargs).fit(X)
     np.testing.assert_array_equal(plain.children_, connected.children_)
     np.testing.assert_array_equal(plain.labels_, connected.labels_)
     np.testing.assert_allclose(plain.distances_, connected.distances_, rtol=1e-12)
@@ -52,9 +56,7 @@ def test_callable_connectivity_is_called_with_X():
         seen.append(data.shape)
         return kneighbors_graph(data, 5, include_self=False)
 
-    model = RecursiveAutoencoderClustering(
-        n_clusters=3, connectivity=graph, max_iter=0, random_state=0
-    )
+    model = _adaptive(n_clusters=3, connectivity=graph, max_iter=0, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         model.fit(X)
@@ -66,21 +68,17 @@ def test_callable_connectivity_is_called_with_X():
 
 def test_connectivity_shape_is_checked():
     X, _ = _regimes(n_per_regime=5)
-    model = RecursiveAutoencoderClustering(
-        connectivity=chain_adjacency(len(X) + 1), max_iter=0
-    )
+    model = _adaptive(connectivity=chain_adjacency(len(X) + 1), max_iter=0)
     with pytest.raises(ValueError, match="connectivity must be a square adjacency"):
         model.fit(X)
     with pytest.raises(ValueError, match="2-d"):
-        RecursiveAutoencoderClustering(
-            connectivity=lambda X: np.ones(len(X)), max_iter=0
-        ).fit(X)
+        _adaptive(connectivity=lambda X: np.ones(len(X)), max_iter=0).fit(X)
 
 
 def test_connectivity_of_wrong_type_is_refused():
     X, _ = _regimes(n_per_regime=5)
     with pytest.raises((TypeError, ValueError), match="connectivity"):
-        RecursiveAutoencoderClustering(connectivity="chain", max_iter=0).fit(X)
+        _adaptive(connectivity="chain", max_iter=0).fit(X)
 
 
 def test_disconnected_graph_warns_and_never_mixes_components():
@@ -89,7 +87,7 @@ def test_disconnected_graph_warns_and_never_mixes_components():
     adjacency = chain_adjacency(n).tolil()
     for cut in (9, 19):
         adjacency[cut, cut + 1] = adjacency[cut + 1, cut] = 0
-    model = RecursiveAutoencoderClustering(
+    model = _adaptive(
         n_clusters=5, connectivity=adjacency.tocsr(), max_iter=0, random_state=0
     )
     with pytest.warns(UserWarning, match="3 connected components") as record:
@@ -110,25 +108,25 @@ def test_symmetrised_and_self_loops_ignored():
         [np.ones(n), np.ones(n - 1)], [0, 1], shape=(n, n), format="csr"
     )
     kwargs = dict(n_clusters=3, max_iter=0, random_state=0)
-    a = RecursiveAutoencoderClustering(connectivity=upper_with_loops, **kwargs).fit(X)
-    b = RecursiveAutoencoderClustering(connectivity=chain_adjacency(n), **kwargs)
+    a = _adaptive(connectivity=upper_with_loops, **kwargs).fit(X)
+    b = _adaptive(connectivity=chain_adjacency(n), **kwargs)
     np.testing.assert_array_equal(a.children_, b.fit(X).children_)
 
 
 def test_training_uses_connected_windows(monkeypatch):
-    import sklearn_rae._estimator as estimator
+    import sklearn_rae._training as training
 
     windows = []
-    original = estimator.connected_batch
+    original = training.connected_batch
 
     def recording(adjacency, batch_size, random_state):
         rows = original(adjacency, batch_size, random_state)
         windows.append(rows)
         return rows
 
-    monkeypatch.setattr(estimator, "connected_batch", recording)
+    monkeypatch.setattr(training, "connected_batch", recording)
     X, _ = _regimes(n_per_regime=40)
-    RecursiveAutoencoderClustering(
+    _adaptive(
         n_clusters=3,
         connectivity=chain_adjacency(len(X)),
         batch_size=16,
@@ -144,22 +142,18 @@ def test_training_uses_connected_windows(monkeypatch):
 def test_fit_with_connectivity_skips_the_quadratic_memory_check():
     X, _ = _regimes(n_per_regime=100)
     # 300 samples need ~350 KiB for the dense cache; a chain, ~75 KiB.
-    model = RecursiveAutoencoderClustering(
+    model = _adaptive(
         connectivity=chain_adjacency(len(X)), memory_limit=150_000, max_iter=0
     )
     assert model.fit(X).n_clusters_ == 2
     with pytest.raises(MemoryError, match="pair-cost cache"):
-        RecursiveAutoencoderClustering(
-            merge_cost="cumulative", memory_limit=150_000, max_iter=0
-        ).fit(X)
+        _adaptive(merge_cost="cumulative", memory_limit=150_000, max_iter=0).fit(X)
 
 
 def test_memory_limit_counts_the_edges_of_the_connectivity_graph():
     X, _ = _regimes(n_per_regime=100)
     complete = np.ones((len(X), len(X)))
-    model = RecursiveAutoencoderClustering(
-        connectivity=complete, memory_limit=3e6, max_iter=0
-    )
+    model = _adaptive(connectivity=complete, memory_limit=3e6, max_iter=0)
     with pytest.raises(
         MemoryError, match=r"for the 44850 edges of the connectivity graph.*sparser"
     ):

@@ -10,21 +10,35 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._criteria import (
-    CRITERIA,
-    LearnedMetricCriterion,
-    init_learned_metric_weights,
-    leaf_state,
+from sklearn_rae._cut import Cut
+from sklearn_rae._estimator import DEFAULT_MERGE_COST
+from sklearn_rae._merger import build_merger
+from sklearn_rae._numeric import leaf_state
+from sklearn_rae._selection import SELECTIONS
+from sklearn_rae.criteria import CRITERIA, MERGE_COST_NAMES
+from sklearn_rae.criteria.embedded import (
+    EmbeddedCriterion,
+    init_embedding_weights,
     learned_metric_objective,
 )
-from sklearn_rae._estimator import DEFAULT_MERGE_COST
-from sklearn_rae._merger import LearnedMetricTrainer, build_merger
-from sklearn_rae._tree import greedy_linkage
+from sklearn_rae.criteria.embedded_tf import EmbeddingTrainer
+from sklearn_rae.criteria.learned_metric import (
+    LearnedMetricCriterion,
+    LearnedMetricNodeCosts,
+)
+from sklearn_rae.engines.greedy import greedy_linkage
 
 
 def _ward_tree(X, kernel_embed):
     """The learned metric's tree: fastcluster's Ward of ``X @ L``."""
-    return LearnedMetricCriterion.build_tree({"kernel_embed": kernel_embed}, X)[0]
+    return LearnedMetricCriterion().build_tree({"kernel_embed": kernel_embed}, X)
+
+
+def init_learned_metric_weights(n_features, random_state):
+    """The full weights: identity embedding, average encoder, copy decoder."""
+    return EmbeddedCriterion().keras_weights(
+        init_embedding_weights(n_features, random_state)
+    )
 
 
 def _metric_weights(d, seed):
@@ -44,7 +58,7 @@ def test_pair_costs_are_ward_in_the_embedding():
     n, d = 7, 3
     weights = _metric_weights(d, 0)
     state = _random_state(n, d, 1)
-    criterion = LearnedMetricCriterion(weights, state)
+    criterion = LearnedMetricNodeCosts(weights, state)
     L, mean, size = weights["kernel_embed"], state["mean"], state["size"]
     expected = np.array(
         [
@@ -86,7 +100,7 @@ def test_the_keras_merger_reconstructs_two_leaves_at_their_merge_cost():
     np.testing.assert_allclose(h, (a + b) @ L / 2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(o, np.hstack([h, h]), rtol=1e-5, atol=1e-6)
     state = leaf_state(np.vstack([a, b]))
-    cost = LearnedMetricCriterion(weights, state).pair_costs([0], [1])[0, 0]
+    cost = LearnedMetricNodeCosts(weights, state).pair_costs([0], [1])[0, 0]
     assert 0.5 * np.sum((o - c) ** 2) == pytest.approx(cost, rel=1e-5)
 
 
@@ -94,12 +108,12 @@ def test_merge_updates_match_a_fresh_criterion():
     n, d = 9, 4
     weights = _metric_weights(d, 4)
     X = np.random.RandomState(5).normal(size=(n, d))
-    criterion = LearnedMetricCriterion(weights, leaf_state(X))
+    criterion = LearnedMetricNodeCosts(weights, leaf_state(X))
     cost = criterion.pair_costs(np.array([1]), np.array([6]))[0, 0]
     # The loss is the cost scaled to an embedding of unit volume.
     volume = abs(np.linalg.det(weights["kernel_embed"])) ** (2 / d)
     assert criterion.merge(1, 6, cost) == pytest.approx(cost / volume)
-    fresh = LearnedMetricCriterion(weights, criterion.state)
+    fresh = LearnedMetricNodeCosts(weights, criterion.state)
     np.testing.assert_allclose(
         criterion.pair_costs(np.arange(n), np.arange(n)),
         fresh.pair_costs(np.arange(n), np.arange(n)),
@@ -112,7 +126,7 @@ def test_merge_updates_match_a_fresh_criterion():
 def test_identity_embedding_builds_scipy_ward_tree():
     X = np.random.RandomState(6).normal(size=(80, 3))
     weights = init_learned_metric_weights(3, None)
-    tree = greedy_linkage(LearnedMetricCriterion(weights, leaf_state(X)), len(X))
+    tree = greedy_linkage(LearnedMetricNodeCosts(weights, leaf_state(X)), len(X))
     expected = hierarchy.linkage(X, "ward")
     # SciPy's Ward height is sqrt(4 * cost) with the cost's factor 1/2.
     np.testing.assert_allclose(np.sqrt(4 * tree.linkage[:, 2]), expected[:, 2])
@@ -124,7 +138,7 @@ def test_identity_embedding_builds_scipy_ward_tree():
 def test_training_tree_from_scipy_is_the_engine_tree():
     X = np.random.RandomState(7).normal(size=(60, 4))
     weights = _metric_weights(4, 8)
-    ours = greedy_linkage(LearnedMetricCriterion(weights, leaf_state(X)), len(X))
+    ours = greedy_linkage(LearnedMetricNodeCosts(weights, leaf_state(X)), len(X))
     scipy_tree = _ward_tree(X, weights["kernel_embed"])
     np.testing.assert_allclose(scipy_tree.costs, ours.costs, rtol=1e-9)
     np.testing.assert_array_equal(
@@ -138,7 +152,7 @@ def test_numpy_objective_equals_tensorflow(shrinkage):
     weights = _metric_weights(3, 10)
     tree = _ward_tree(X, weights["kernel_embed"])
     below = (np.arange(len(X) - 1) < len(X) - 4).astype(float)
-    trainer = LearnedMetricTrainer(weights, learning_rate=1e-2, shrinkage=shrinkage)
+    trainer = EmbeddingTrainer(weights, learning_rate=1e-2, shrinkage=shrinkage)
     loss, gradients = trainer.loss_and_gradients(X, tree.linkage, below)
     gradient = gradients["kernel_embed"]
     expected = learned_metric_objective(
@@ -273,23 +287,37 @@ def test_distance_threshold_scales_to_mini_batches():
     model.fit(X)
     batch = X[np.random.RandomState(0).choice(600, 200, replace=False)]
     batch_tree = RecursiveAutoencoderClustering(n_clusters=4, max_iter=0).fit(batch)
-    below = model._below_cut(batch_tree.linkage_matrix_, len(X))
+    cut = Cut(model.n_clusters, model.distance_threshold)
+    below = cut.below_cut(batch_tree.linkage_matrix_, len(X))
     # About the same number of clusters as the full tree's cut (4).
     assert 2 <= len(batch) - below.sum() <= 7
 
 
 def test_default_criterion_beats_ward_on_iris_and_wine():
-    assert DEFAULT_MERGE_COST == "adaptive" and set(CRITERIA) == {
-        "adaptive",
+    # "auto" and "adaptive" are selections between criteria, not criteria;
+    # merge_cost accepts all.
+    assert DEFAULT_MERGE_COST == "auto" and set(CRITERIA) == {
         "learned_metric",
         "boundary",
         "cumulative",
+        "whitened_means",
     }
+    assert set(SELECTIONS) == {"auto", "adaptive"}
+    assert SELECTIONS["adaptive"].candidates == ("learned_metric", "boundary")
+    assert MERGE_COST_NAMES == set(CRITERIA) | {"auto", "adaptive"}
     for loader, ward_ari in [(load_iris, 0.615), (load_wine, 0.790)]:
         X, y = loader(return_X_y=True)
         X = StandardScaler().fit_transform(X)
         k = len(np.unique(y))
         model = RecursiveAutoencoderClustering(n_clusters=k, random_state=0).fit(X)
+        assert adjusted_rand_score(y, model.labels_) > ward_ari + 0.1
+        # Overlapping classes: no gap separates them, the whitened means fit.
+        assert model.merge_cost_ == "whitened_means"
+        assert model.separation_["separation"] < 2.0
+        assert np.all(model.predict(X) == model.labels_)
+        model = RecursiveAutoencoderClustering(
+            n_clusters=k, merge_cost="adaptive", random_state=0
+        ).fit(X)
         assert adjusted_rand_score(y, model.labels_) > ward_ari + 0.1
         # Overlapping classes: the means' partition is the more stable one.
         assert model.merge_cost_ == "learned_metric"

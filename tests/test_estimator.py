@@ -20,8 +20,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._criteria import init_merger_weights
-from sklearn_rae._estimator import estimate_weight_memory
+from sklearn_rae._cut import cut_linkage
+from sklearn_rae.criteria import get_criterion
+from sklearn_rae.criteria.cumulative import init_merger_weights
+
+
+def estimate_weight_memory(merge_cost, n_features, training):
+    """Bytes a fit (or a tree alone) holds for the weights: the last need."""
+    needs = get_criterion(merge_cost).memory_needs(3, n_features, training=training)
+    return needs[-1][0]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +58,14 @@ def test_fitted_attributes(fitted, blobs):
     assert fitted.children_.shape == (n - 1, 2)
     np.testing.assert_array_equal(fitted.children_, fitted.linkage_matrix_[:, :2])
     np.testing.assert_array_equal(fitted.distances_, fitted.linkage_matrix_[:, 2])
-    assert len(fitted.loss_curve_) == fitted.n_iter_ == 5
+    assert len(fitted.loss_curve_) == fitted.n_iter_
+    # The seed's criterion takes every step; the default's exact steps stop
+    # once the partition repeats.
+    assert (
+        fitted.n_iter_ == 5
+        if fitted.merge_cost == "cumulative"
+        else 1 <= fitted.n_iter_ <= 3
+    )
     assert all(np.isfinite(fitted.loss_curve_))
     assert not hasattr(fitted, "feature_names_in_")
 
@@ -76,10 +90,14 @@ def test_distance_threshold_cut(fitted, blobs):
     threshold = 0.5 * (heights[-3] + heights[-2])
     model = clone(fitted).set_params(n_clusters=None, distance_threshold=threshold)
     model.fit(X)
-    assert model.n_clusters_ == 3
-    np.testing.assert_array_equal(model.labels_, fitted.labels_)
     # As AgglomerativeClustering: n_clusters_ = #merges at or above threshold + 1.
     assert model.n_clusters_ == np.count_nonzero(model.distances_ >= threshold) + 1
+    np.testing.assert_array_equal(
+        model.labels_, cut_linkage(model.linkage_matrix_, distance_threshold=threshold)
+    )
+    if fitted.merge_cost == "cumulative":
+        assert model.n_clusters_ == 3
+        np.testing.assert_array_equal(model.labels_, fitted.labels_)
 
 
 def test_final_tree_is_the_seed_tree_of_the_trained_merger(blobs):
@@ -276,7 +294,9 @@ def test_learned_metric_merger_is_built_from_the_embedding_alone():
 
 def test_learned_metric_on_wide_data_warns_of_slow_steps():
     X = np.random.RandomState(0).randn(3, 2001)
-    model = RecursiveAutoencoderClustering(max_iter=1, memory_limit=None)
+    model = RecursiveAutoencoderClustering(
+        merge_cost="learned_metric", max_iter=1, memory_limit=None
+    )
     with pytest.warns(UserWarning, match=r"2001 features .* O\(n_features\*\*3\).*PCA"):
         model.fit(X)
     with warnings.catch_warnings():

@@ -8,11 +8,20 @@ import numpy as np
 import pytest
 from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
 
+import sklearn_rae._estimator as estimator_module
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._large import NodeIndex
+from sklearn_rae._numeric import concat_states, leaf_state
+from sklearn_rae._prediction import NodeIndex
+
+
+def _adaptive(*args, **kwargs):
+    """The estimator with the stability selection these tests exercise."""
+    kwargs.setdefault("merge_cost", "adaptive")
+    return RecursiveAutoencoderClustering(*args, **kwargs)
+
 
 tf = pytest.importorskip("tensorflow")
-merger_module = pytest.importorskip("sklearn_rae._merger")
+embedded_tf = pytest.importorskip("sklearn_rae.criteria.embedded_tf")
 
 
 def clustered(n_samples=12, n_features=3, seed=0):
@@ -22,9 +31,7 @@ def clustered(n_samples=12, n_features=3, seed=0):
 
 
 def fit(X, **params):
-    return RecursiveAutoencoderClustering(
-        **{"n_clusters": 2, "random_state": 0, **params}
-    ).fit(X)
+    return _adaptive(**{"n_clusters": 2, "random_state": 0, **params}).fit(X)
 
 
 def assert_weights_equal(weights, expected):
@@ -100,7 +107,7 @@ def test_non_finite_objective_keeps_previous_weights(monkeypatch):
     # The third step's tree objective is NaN: the weights of that tree are
     # dropped, those after one step are kept.
     fail_on_call(
-        monkeypatch, merger_module.LearnedMetricTrainer, "step", 3, lambda loss: np.nan
+        monkeypatch, embedded_tf.EmbeddingTrainer, "step", 3, lambda loss: np.nan
     )
     with pytest.warns(RuntimeWarning, match="at step 3 of 5 .*tree objective nan"):
         model = fit(X, max_iter=5)
@@ -117,9 +124,7 @@ def test_non_finite_weights_keep_the_weights_before_the_step(monkeypatch):
     def overflow(weights):
         return {**weights, "bias_encode": np.full_like(weights["bias_encode"], np.inf)}
 
-    fail_on_call(
-        monkeypatch, merger_module.LearnedMetricTrainer, "weights", 3, overflow
-    )
+    fail_on_call(monkeypatch, embedded_tf.EmbeddingTrainer, "weights", 3, overflow)
     with pytest.warns(RuntimeWarning, match="at step 3 of 5 .*weights not finite"):
         model = fit(X, max_iter=5)
     assert_weights_equal(model._merger_weights, two_steps._merger_weights)
@@ -194,7 +199,7 @@ def test_failed_fit_leaves_fitted_estimator_unchanged(failure, monkeypatch):
     elif failure == "error inside training":
         fail_on_call(
             monkeypatch,
-            merger_module.LearnedMetricTrainer,
+            embedded_tf.EmbeddingTrainer,
             "step",
             2,
             raise_(Interrupted()),
@@ -202,7 +207,7 @@ def test_failed_fit_leaves_fitted_estimator_unchanged(failure, monkeypatch):
     elif failure == "KeyboardInterrupt inside training":
         fail_on_call(
             monkeypatch,
-            merger_module.LearnedMetricTrainer,
+            embedded_tf.EmbeddingTrainer,
             "step",
             1,
             raise_(KeyboardInterrupt()),
@@ -210,9 +215,9 @@ def test_failed_fit_leaves_fitted_estimator_unchanged(failure, monkeypatch):
         error = KeyboardInterrupt
     else:
         monkeypatch.setattr(
-            RecursiveAutoencoderClustering,
-            "_build_tree",
-            lambda self, weights, X, adjacency=None: raise_(Interrupted())(None),
+            estimator_module,
+            "fit_tree",
+            lambda criterion, weights, X, **kwargs: raise_(Interrupted())(None),
         )
     with pytest.raises(error):
         model.fit(other)
@@ -228,17 +233,15 @@ def test_failed_fit_leaves_fitted_estimator_unchanged(failure, monkeypatch):
 def test_failed_first_fit_leaves_no_fitted_attributes(monkeypatch):
     fail_on_call(
         monkeypatch,
-        merger_module.LearnedMetricTrainer,
+        embedded_tf.EmbeddingTrainer,
         "step",
         1,
         raise_(Interrupted()),
     )
-    model = RecursiveAutoencoderClustering(max_iter=3, random_state=0)
+    model = _adaptive(max_iter=3, random_state=0)
     with pytest.raises(Interrupted):
         model.fit(clustered())
-    assert vars(model) == vars(
-        RecursiveAutoencoderClustering(max_iter=3, random_state=0)
-    )
+    assert vars(model) == vars(_adaptive(max_iter=3, random_state=0))
 
 
 def test_fit_and_merger_leave_global_random_states_untouched():
@@ -300,7 +303,7 @@ def test_ordinary_training_is_not_taken_for_a_blow_up():
 @pytest.mark.parametrize("merge_cost", ["learned_metric", "cumulative"])
 def test_data_too_small_to_square_is_refused_with_the_remedy(scale, merge_cost):
     X = two_blobs() * scale
-    model = RecursiveAutoencoderClustering(merge_cost=merge_cost, max_iter=2)
+    model = _adaptive(merge_cost=merge_cost, max_iter=2)
     with pytest.raises(
         ValueError, match=r"too small to square in float64.*Scale the data"
     ):
@@ -332,7 +335,10 @@ def test_merger_is_float64_like_the_fitted_weights(merge_cost):
     np.testing.assert_allclose(c, expected_c, rtol=1e-12)
     # Two leaves' reconstruction error is their merge cost, as the estimator
     # computes it.
-    criterion = model._node_criterion(np.vstack([a[:1], b[:1]]))
+    criterion = model._criterion().node_costs(
+        model._merger_weights,
+        concat_states(model._node_state, leaf_state(np.vstack([a[:1], b[:1]]))),
+    )
     n_nodes = model._node_labels.shape[0]
     cost = criterion.pair_costs([n_nodes], [n_nodes + 1])[0, 0]
     assert 0.5 * np.sum((o[0] - c[0]) ** 2) == pytest.approx(cost, rel=1e-9)

@@ -10,6 +10,13 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_rae import RecursiveAutoencoderClustering
 
+
+def _adaptive(*args, **kwargs):
+    """The estimator with the stability selection these tests exercise."""
+    kwargs.setdefault("merge_cost", "adaptive")
+    return RecursiveAutoencoderClustering(*args, **kwargs)
+
+
 PARAM_GRID = {"learning_rate": [1e-3, 1e-2]}
 
 
@@ -48,7 +55,7 @@ SCORING = {
 def search(n_jobs, scoring=None):
     """A small grid search; the fit is deterministic (random_state=0)."""
     return GridSearchCV(
-        RecursiveAutoencoderClustering(n_clusters=2, max_iter=2, random_state=0),
+        _adaptive(n_clusters=2, max_iter=2, random_state=0),
         PARAM_GRID,
         scoring=scoring,
         refit="ari" if scoring else True,
@@ -134,7 +141,7 @@ def test_loky_workers_are_not_replaced_when_a_grid_mixes_untrained_fits():
     get_reusable_executor().shutdown(wait=True)  # fresh workers
     X, _ = blobs()
     grid = GridSearchCV(
-        RecursiveAutoencoderClustering(n_clusters=2, random_state=0),
+        _adaptive(n_clusters=2, random_state=0),
         {"max_iter": [0, 0, 2, 2], "shrinkage": [0.2, 0.4]},
         scoring={"score": lambda est, X, y=None: est.score(X), "pid": process_id},
         refit=False,

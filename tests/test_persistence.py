@@ -34,7 +34,7 @@ a, b = rng.randn(4, 3), rng.randn(4, 3)
 
 # Mini-batches of 8: the random state draws batches as well as weights.
 model = RecursiveAutoencoderClustering(
-    n_clusters=3, max_iter=4, batch_size=8, random_state=0
+    n_clusters=3, max_iter=4, batch_size=8, random_state=0, merge_cost="adaptive"
 ).fit(X)
 with open(out / "model.pkl", "wb") as file:
     pickle.dump(model, file)
@@ -83,7 +83,7 @@ merger_outputs = np.concatenate(merger([fitted["a"], fitted["b"]]), axis=1)
 rng = np.random.RandomState(0)
 X = np.vstack([rng.randn(10, 3), rng.randn(10, 3) + 5])
 refit = RecursiveAutoencoderClustering(
-    n_clusters=3, max_iter=4, batch_size=8, random_state=0
+    n_clusters=3, max_iter=4, batch_size=8, random_state=0, merge_cost="adaptive"
 ).fit(X)
 np.savez(
     out / "loaded.npz",

@@ -15,6 +15,7 @@ from sklearn_rae import (
     linkage_to_frame,
     plot_dendrogram,
 )
+from sklearn_rae._cut import cut_height
 from sklearn_rae._plotting import _cut_height
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -233,3 +234,15 @@ def test_gallery_figures_use_constrained_layout():
         calls = text.count("plt.subplots(") + text.count("plt.figure(")
         assert text.count('layout="constrained"') >= calls, path.name
         assert "tight_layout" not in text, path.name
+
+
+def test_cut_height_of_the_cut_module_is_the_plotting_one():
+    X = _blobs()
+    model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=0, random_state=0)
+    linkage = model.fit(X).linkage_matrix_
+    heights = linkage[:, 2]
+    cut = cut_height(linkage, n_clusters=3)
+    assert cut == _cut_height(linkage, model) == (heights[-3] + heights[-2]) / 2
+    assert cut_height(linkage, distance_threshold=1.5) == 1.5
+    assert cut_height(linkage) is None
+    assert cut_height(linkage, n_clusters=1) is None

@@ -5,22 +5,28 @@ import numpy as np
 from sklearn_rae import RecursiveAutoencoderClustering
 
 
+def _adaptive(*args, **kwargs):
+    """The estimator with the stability selection these tests exercise."""
+    kwargs.setdefault("merge_cost", "adaptive")
+    return RecursiveAutoencoderClustering(*args, **kwargs)
+
+
 def _data():
     return np.random.RandomState(0).randn(12, 3)
 
 
 def test_verbose_0_prints_nothing(capfd):
     # A first fit loads TensorFlow, which logs on its own when it starts.
-    RecursiveAutoencoderClustering(max_iter=1, random_state=0).fit(_data())
+    _adaptive(max_iter=1, random_state=0).fit(_data())
     capfd.readouterr()
-    RecursiveAutoencoderClustering(max_iter=3, random_state=0, verbose=0).fit(_data())
+    _adaptive(max_iter=3, random_state=0, verbose=0).fit(_data())
     captured = capfd.readouterr()
     assert captured.out == ""
     assert captured.err == ""
 
 
 def test_verbose_1_shows_progress_with_the_loss(capfd):
-    model = RecursiveAutoencoderClustering(max_iter=3, random_state=0, verbose=1)
+    model = _adaptive(max_iter=3, random_state=0, verbose=1)
     model.fit(_data())
     out = capfd.readouterr().out
     assert "3/3" in out
@@ -33,7 +39,7 @@ def test_logs_get_a_line_whenever_the_interval_has_passed(capsys, monkeypatch):
 
     # An interval of 0 s: every step's line is due, not only every tenth.
     monkeypatch.setattr(_progress, "PROGRESS_INTERVAL", 0.0)
-    model = RecursiveAutoencoderClustering(
+    model = _adaptive(
         merge_cost="learned_metric", max_iter=4, random_state=0, verbose=1
     )
     model.fit(_data())
@@ -49,22 +55,18 @@ def test_logs_get_a_line_whenever_the_interval_has_passed(capsys, monkeypatch):
 def test_final_tree_build_reports_start_duration_and_heartbeat(capsys, monkeypatch):
     import time
 
-    import sklearn_rae._estimator as estimator
     from sklearn_rae import _progress
+    from sklearn_rae.criteria.learned_metric import LearnedMetricCriterion
 
-    build = estimator.RecursiveAutoencoderClustering._build_tree
+    build = LearnedMetricCriterion.build_tree
 
     def slow_build(self, *args, **kwargs):
         time.sleep(0.25)
         return build(self, *args, **kwargs)
 
     monkeypatch.setattr(_progress, "PROGRESS_INTERVAL", 0.05)
-    monkeypatch.setattr(
-        estimator.RecursiveAutoencoderClustering, "_build_tree", slow_build
-    )
-    RecursiveAutoencoderClustering(
-        merge_cost="learned_metric", max_iter=0, verbose=1
-    ).fit(_data())
+    monkeypatch.setattr(LearnedMetricCriterion, "build_tree", slow_build)
+    _adaptive(merge_cost="learned_metric", max_iter=0, verbose=1).fit(_data())
     out = capsys.readouterr().out
     assert "Building the tree over 12 samples (fastcluster's Ward" in out
     assert "  building the tree: 0 s" in out
@@ -76,14 +78,12 @@ def test_final_tree_build_reports_start_duration_and_heartbeat(capsys, monkeypat
 def test_converged_training_says_so(capsys):
     X = np.repeat(np.eye(3), 10, axis=0) * 10
     X += 0.1 * np.random.RandomState(0).normal(size=X.shape)
-    model = RecursiveAutoencoderClustering(
-        n_clusters=3, max_iter=300, random_state=0, verbose=1
-    ).fit(X)
+    model = _adaptive(n_clusters=3, max_iter=300, random_state=0, verbose=1).fit(X)
     out = capsys.readouterr().out
     assert model.n_iter_ < 300
     assert f"Training converged after {model.n_iter_} steps" in out
 
 
 def test_verbose_0_reports_no_tree_build(capsys):
-    RecursiveAutoencoderClustering(max_iter=0).fit(_data())
+    _adaptive(max_iter=0).fit(_data())
     assert "tree" not in capsys.readouterr().out

@@ -89,10 +89,10 @@ for row, (data_name, (X, y)) in enumerate(datasets.items()):
 plt.show()
 
 # %%
-# The default criterion, ``"adaptive"``, keeps ``"learned_metric"`` on these
-# three data sets (its partitions are more stable under subsampling than the
-# boundary criterion's). The learned metric starts from Ward's tree and learns
-# the embedding in which the flat clusters are tightest: on iris and wine it
-# finds the species much better than Ward linkage and KMeans. The seed's
+# The default criterion, ``"auto"``, fits ``"whitened_means"`` on these three
+# data sets (no gap separates their classes). It starts from Ward's tree in a
+# unit-free metric and learns, in closed form, the metric in which the flat
+# clusters are tightest: on iris and wine it finds the species much better
+# than Ward linkage and KMeans. The seed's
 # ``"cumulative"`` criterion grows size-balanced trees and pays little
 # attention to geometry (see the user guide), which the table shows too.

@@ -1,25 +1,25 @@
 """
-Shapes: the adaptive default beside Genie and the Gaussian mixture
-==================================================================
+Shapes: the default beside Genie and the Gaussian mixture
+=========================================================
 
 Four small 2-D data sets of the kinds that separate clustering methods on
 broad benchmarks: nested rings, interleaved moons, a long thin line beside
 a round blob, and three touching Gaussian groups. Each is clustered into its
 true number of groups by
 
-- the default, ``merge_cost="adaptive"``: it fits the two criteria below and
-  keeps the one whose flat clusters are the more stable under subsampling
-  (the title names the one it kept);
-- ``merge_cost="learned_metric"``: Ward's cost in a learned embedding, the
-  merge encoder given each child's mean;
+- the default, ``merge_cost="auto"``: it keeps the boundary criterion's tree
+  where its clusters are separated by gaps and fits the whitened means
+  otherwise (the title names the one it kept);
+- ``merge_cost="whitened_means"``: Ward's cost in a metric trained exactly,
+  the merge encoder given each child's mean;
 - ``merge_cost="boundary"``: the same merge encoder given each child's
   boundary point, merging along the minimum spanning tree;
 - scikit-learn's :class:`~sklearn.mixture.GaussianMixture` (full covariances);
 - Genie (``genieclust``, Gini threshold 0.3), single linkage on the minimum
   spanning tree with a cap on the inequality of cluster sizes.
 
-The titles give the adjusted Rand index against the true groups. The learned
-metric cuts each shape into convex pieces, as Ward's cost in any linear
+The titles give the adjusted Rand index against the true groups. The
+whitened means cut each shape into convex pieces, as Ward's cost in any linear
 embedding does, except where standardising makes a shape compact (the line
 beside the blob); the boundary criterion follows the shapes, as Genie does,
 and the default keeps it on the rings and moons. The last row is the
@@ -65,8 +65,8 @@ def default(X, k):
 
 methods = {
     "default": default,
-    "learned_metric": lambda X, k: RecursiveAutoencoderClustering(
-        k, merge_cost="learned_metric", random_state=0
+    "whitened_means": lambda X, k: RecursiveAutoencoderClustering(
+        k, merge_cost="whitened_means", random_state=0
     ).fit_predict(X),
     "boundary": lambda X, k: RecursiveAutoencoderClustering(
         k, merge_cost="boundary", random_state=0

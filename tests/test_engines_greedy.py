@@ -6,17 +6,19 @@ from scipy.cluster import hierarchy
 from seed_oracle import random_weights, seed_merge
 from sklearn.metrics import adjusted_rand_score
 
-from sklearn_rae._criteria import CumulativeCriterion, leaf_state
-from sklearn_rae._tree import (
-    cut_linkage,
+from sklearn_rae._cut import cut_linkage
+from sklearn_rae._numeric import leaf_state
+from sklearn_rae.criteria.cumulative import CumulativeNodeCosts
+from sklearn_rae.engines.greedy import (
     estimate_linkage_memory,
     greedy_linkage,
     replay_forest,
 )
+from sklearn_rae.engines.node_costs import NodeCosts
 
 
 def seed_tree(X, weights):
-    return greedy_linkage(CumulativeCriterion(weights, leaf_state(X)), len(X))
+    return greedy_linkage(CumulativeNodeCosts(weights, leaf_state(X)), len(X))
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -61,8 +63,8 @@ def test_cumulative_losses_sum_to_root_score():
     assert np.all(tree.losses >= 0)
 
 
-class WardCriterion:
-    """Ward's cost as a merge criterion, to test the engine against SciPy."""
+class WardCriterion(NodeCosts):
+    """Ward's cost as node costs, to test the engine against SciPy."""
 
     def __init__(self, X):
         self.mean = np.array(X, dtype=float)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._large import NodeIndex
+from sklearn_rae._prediction import CostPredictor, NodeIndex
+from sklearn_rae._training import TrainingResult
 
 
 def _brute_force(model, X):
@@ -29,15 +30,15 @@ def _refit_with(model, X):
 
     weights = model._merger_weights
 
-    def train(self, X, random_state, adjacency=None):
-        return weights, []
+    def train(criterion, X, **kwargs):
+        return TrainingResult(weights)
 
-    original = _estimator.RecursiveAutoencoderClustering._train
-    _estimator.RecursiveAutoencoderClustering._train = train
+    original = _estimator.train
+    _estimator.train = train
     try:
         return model.fit(X)
     finally:
-        _estimator.RecursiveAutoencoderClustering._train = original
+        _estimator.train = original
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -47,7 +48,7 @@ def test_index_equals_comparing_every_node(seed):
     X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10, size=d)
     L = rng.normal(size=(d, d))
     model = _model(X, n_clusters=rng.randint(1, min(n, 12)), kernel_embed=L)
-    assert isinstance(model._node_index, NodeIndex)
+    assert isinstance(model._fitted_predictor(), NodeIndex)
     new = np.vstack([X, rng.normal(size=(300, d)) * 3 * X.std(axis=0)])
     np.testing.assert_array_equal(model.predict(new), _brute_force(model, new))
 
@@ -71,7 +72,7 @@ def test_index_handles_duplicates_and_ties_exactly():
     X = base[rng.randint(0, 6, size=200)]
     model = _model(X, n_clusters=3)
     new = np.vstack([X, (base[0] + base[1]) / 2, base])
-    index = model._node_index
+    index = model._fitted_predictor()
     index.first_k = 2  # force the widening of the query and the fallback
     index.max_k = 32
     np.testing.assert_array_equal(index.nearest(new), _exact(model, new))
@@ -96,7 +97,7 @@ def test_cumulative_compares_every_node():
     model = RecursiveAutoencoderClustering(
         n_clusters=3, merge_cost="cumulative", max_iter=0, random_state=0
     ).fit(X)
-    assert model._node_index is None
+    assert isinstance(model._fitted_predictor(), CostPredictor)
     np.testing.assert_array_equal(model.predict(X), _brute_force(model, X))
 
 
@@ -104,5 +105,5 @@ def test_models_without_an_index_still_predict():
     X = np.random.RandomState(4).normal(size=(40, 2))
     model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=0).fit(X)
     expected = model.predict(X)
-    del model._node_index  # as a model pickled before the index existed
+    del model._predictor  # as a model pickled before the index existed
     np.testing.assert_array_equal(model.predict(X), expected)

@@ -4,25 +4,34 @@ import numpy as np
 import pytest
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._criteria import (
-    CumulativeCriterion,
+from sklearn_rae._numeric import leaf_state
+from sklearn_rae.criteria.cumulative import CumulativeCriterion
+from sklearn_rae.criteria.embedded import EmbeddedCriterion, init_embedding_weights
+from sklearn_rae.criteria.learned_metric import (
     LearnedMetricCriterion,
-    init_learned_metric_weights,
-    leaf_state,
+    LearnedMetricNodeCosts,
 )
-from sklearn_rae._large import build_tree, uses_pair_cache, ward_tree
-from sklearn_rae._tree import greedy_linkage, replay_forest
+from sklearn_rae.engines.greedy import GREEDY, greedy_linkage, replay_forest
+from sklearn_rae.engines.ward import WARD, ward_tree
+
+LEARNED_METRIC = LearnedMetricCriterion()
 
 
 def _weights(d, seed):
-    weights = init_learned_metric_weights(d, None)
+    weights = EmbeddedCriterion().keras_weights(init_embedding_weights(d, None))
     weights["kernel_embed"] = np.random.RandomState(seed).normal(size=(d, d))
     return weights
 
 
 def test_engine_choice_follows_the_criterion():
-    assert not uses_pair_cache(LearnedMetricCriterion)
-    assert uses_pair_cache(CumulativeCriterion)
+    # The learned metric's trees need no pair-cost cache; the seed's do.
+    assert LearnedMetricCriterion().engine is WARD
+    assert CumulativeCriterion().engine is GREEDY
+    n = 20_000
+    ward_bytes = LearnedMetricCriterion().memory_needs(n, 3, training=False)[0][0]
+    cache_bytes = CumulativeCriterion().memory_needs(n, 3, training=False)[0][0]
+    assert ward_bytes < 8 * n * 40
+    assert cache_bytes >= 8 * n * (n - 1) // 2
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -33,8 +42,8 @@ def test_vector_tree_is_the_cached_engine_tree(seed):
     n, d = rng.randint(2, 90), rng.randint(1, 6)
     X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10)
     weights = _weights(d, seed)
-    tree = build_tree(LearnedMetricCriterion, weights, X)
-    expected = greedy_linkage(LearnedMetricCriterion(weights, leaf_state(X)), n)
+    tree = LEARNED_METRIC.build_tree(weights, X)
+    expected = greedy_linkage(LearnedMetricNodeCosts(weights, leaf_state(X)), n)
     assert tree.linkage.dtype == np.float64
     np.testing.assert_array_equal(
         tree.linkage[:, [0, 1, 3]], expected.linkage[:, [0, 1, 3]]
@@ -49,12 +58,12 @@ def test_replayed_forest_matches_the_cached_engine():
     rng = np.random.RandomState(3)
     X = rng.normal(size=(50, 3))
     weights = _weights(3, 4)
-    ours = build_tree(LearnedMetricCriterion, weights, X)
-    cached = greedy_linkage(LearnedMetricCriterion(weights, leaf_state(X)), len(X))
+    ours = LEARNED_METRIC.build_tree(weights, X)
+    cached = greedy_linkage(LearnedMetricNodeCosts(weights, leaf_state(X)), len(X))
     labels = np.zeros(len(X), dtype=np.intp)
     states = [
         replay_forest(
-            LearnedMetricCriterion(weights, leaf_state(X)),
+            LearnedMetricNodeCosts(weights, leaf_state(X)),
             tree.linkage,
             tree.costs,
             len(X) - 4,
@@ -81,12 +90,12 @@ def test_overflowing_points_give_infinite_costs():
 
 
 def test_default_fit_uses_the_vector_engine(monkeypatch):
-    import sklearn_rae._large as large
+    import sklearn_rae.engines.greedy as greedy
 
     def refuse(*args, **kwargs):
         raise AssertionError("the cached engine was used")
 
-    monkeypatch.setattr(large, "greedy_linkage", refuse)
+    monkeypatch.setattr(greedy, "greedy_linkage", refuse)
     X = np.random.RandomState(0).normal(size=(40, 2))
     model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=2, random_state=0)
     assert model.fit(X).n_clusters_ == 3

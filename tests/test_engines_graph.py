@@ -4,31 +4,29 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import is_valid_linkage
 from sklearn.neighbors import kneighbors_graph
 
-from sklearn_rae._criteria import (
-    CumulativeCriterion,
-    LearnedMetricCriterion,
-    init_merger_weights,
-    leaf_state,
-)
-from sklearn_rae._graph_tree import (
-    _slot_linkage,
+from sklearn_rae._cut import cut_linkage
+from sklearn_rae._numeric import leaf_state
+from sklearn_rae.criteria.cumulative import CumulativeNodeCosts, init_merger_weights
+from sklearn_rae.criteria.learned_metric import LearnedMetricNodeCosts
+from sklearn_rae.engines.graph import (
     chain_adjacency,
     connected_batch,
     graph_linkage,
     is_chain,
-    pair_costs_paired,
     symmetric_adjacency,
 )
-from sklearn_rae._tree import cut_linkage, greedy_linkage, replay_forest
+from sklearn_rae.engines.greedy import greedy_linkage, replay_forest
+from sklearn_rae.engines.node_costs import NodeCosts
+from sklearn_rae.engines.tree import slot_linkage
 
 
 def _criterion(X, seed=0):
     weights = init_merger_weights(X.shape[1], np.random.RandomState(seed))
-    return CumulativeCriterion(weights, leaf_state(X))
+    return CumulativeNodeCosts(weights, leaf_state(X))
 
 
-class _OuterOnly:
-    """A criterion without the element-wise or batched methods."""
+class _OuterOnly(NodeCosts):
+    """Node costs without the element-wise or batched methods (the defaults)."""
 
     def __init__(self, criterion):
         self.criterion = criterion
@@ -51,7 +49,7 @@ def _naive_restricted(criterion, n, adjacency):
         lo, hi = np.nonzero(allowed)
         if lo.size == 0:
             break
-        values = pair_costs_paired(criterion, lo, hi)
+        values = criterion.pair_costs_paired(lo, hi)
         best = np.lexsort((hi, lo, values))[0]
         first, second = int(lo[best]), int(hi[best])
         criterion.merge(first, second, float(values[best]))
@@ -98,7 +96,7 @@ def test_matches_naive_restricted_loop(seed, graph, wrap):
     tree = graph_linkage(_OuterOnly(criterion) if wrap else criterion, n, adjacency)
     n_forest = firsts.shape[0]
     if n_forest == n - 1:
-        _assert_same_tree(tree.linkage, _slot_linkage(firsts, seconds, costs, n))
+        _assert_same_tree(tree.linkage, slot_linkage(firsts, seconds, costs, n))
     np.testing.assert_allclose(tree.costs[:n_forest], costs, rtol=1e-12, atol=1e-12)
     assert is_valid_linkage(tree.linkage)
 
@@ -239,16 +237,18 @@ def test_pair_costs_paired_is_the_diagonal_of_pair_costs():
     expected = np.diagonal(criterion.pair_costs(first, second))
     np.testing.assert_allclose(criterion.pair_costs_paired(first, second), expected)
     np.testing.assert_allclose(
-        pair_costs_paired(_OuterOnly(criterion), first, second), expected
+        _OuterOnly(criterion).pair_costs_paired(first, second), expected
     )
 
 
-class _MidpointCriterion:
+class _MidpointCriterion(NodeCosts):
     """Squared distance between nodes; a merged node is the midpoint.
 
     Not monotone: a merged node can be cheaper to merge than pairs that were
     already waiting, which makes batched rounds on a chain undo merges.
     """
+
+    batched = True
 
     def __init__(self, X):
         self.points = np.array(X, dtype=np.float64)
@@ -289,8 +289,8 @@ def test_batched_chain_undoes_overtaken_merges_exactly():
     np.testing.assert_array_equal(tree.costs, sequential.costs)
 
 
-class _OneAtATime:
-    """A criterion with element-wise costs but without the batched methods.
+class _OneAtATime(NodeCosts):
+    """Node costs with element-wise costs but without the batched methods.
 
     Graph linkage then merges a chain one pair at a time with the same cost
     arithmetic as the batched rounds.
@@ -310,8 +310,8 @@ class _OneAtATime:
         return self.criterion.merge(first, second, cost)
 
 
-class _CountingLearnedMetric(LearnedMetricCriterion):
-    """The learned-metric criterion counting batched calls and undos."""
+class _CountingLearnedMetric(LearnedMetricNodeCosts):
+    """The learned-metric node costs counting batched calls and undos."""
 
     def __init__(self, weights, state):
         super().__init__(weights, state)
@@ -346,7 +346,7 @@ def test_batched_chain_matches_one_merge_at_a_time_learned_metric(seed, n, d, re
     batched = _CountingLearnedMetric(weights, leaf_state(X))
     tree = graph_linkage(batched, n, chain_adjacency(n))
     sequential = graph_linkage(
-        _OneAtATime(LearnedMetricCriterion(weights, leaf_state(X))),
+        _OneAtATime(LearnedMetricNodeCosts(weights, leaf_state(X))),
         n,
         chain_adjacency(n),
     )
@@ -367,10 +367,10 @@ def test_batched_chain_with_all_costs_tied():
     X = np.ones((n, 3))
     weights = {"kernel_embed": np.eye(3)}
     tree = graph_linkage(
-        LearnedMetricCriterion(weights, leaf_state(X)), n, chain_adjacency(n)
+        LearnedMetricNodeCosts(weights, leaf_state(X)), n, chain_adjacency(n)
     )
     sequential = graph_linkage(
-        _OneAtATime(LearnedMetricCriterion(weights, leaf_state(X))),
+        _OneAtATime(LearnedMetricNodeCosts(weights, leaf_state(X))),
         n,
         chain_adjacency(n),
     )

@@ -1,14 +1,14 @@
 """Greedy agglomeration restricted to a connectivity graph.
 
 This module knows nothing of TensorFlow. :func:`graph_linkage` has the contract
-of :func:`sklearn_rae._tree.greedy_linkage` (same slots, same ``(earlier,
+of :func:`sklearn_rae.engines.greedy.greedy_linkage` (same slots, same ``(earlier,
 later)`` pair orientation, same lexicographic tie-break, same running-maximum
 heights) except that only pairs of nodes joined by an edge of the graph may
 merge. A merged node is joined to the union of its children's neighbours.
 
 Algorithm
 ---------
-Pair costs are evaluated for edges only, element-wise, with the criterion's
+Pair costs are evaluated for edges only, element-wise, with the node costs'
 ``pair_costs_paired``. Candidate edges wait in a binary heap keyed by
 ``(cost, earlier slot, later slot)``; an entry is discarded when popped if its
 edge no longer exists or its cost changed (lazy invalidation). After a merge
@@ -22,10 +22,10 @@ Disconnected graphs
 -------------------
 Each connected component is first merged into one root. The roots are then
 joined by the ordinary greedy algorithm over all pairs of roots
-(:func:`sklearn_rae._tree.greedy_linkage` on the roots, in sample order), so the
-joining merges are the last ``n_components - 1`` rows of the linkage matrix. A
-flat cut into at least ``n_components`` clusters therefore never mixes two
-components.
+(:func:`sklearn_rae.engines.greedy.greedy_linkage` on the roots, in sample
+order), so the joining merges are the last ``n_components - 1`` rows of the
+linkage matrix. A flat cut into at least ``n_components`` clusters therefore
+never mixes two components.
 """
 
 from __future__ import annotations
@@ -37,15 +37,19 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from ._tree import GreedyTree, greedy_linkage
+from .._numeric import leaf_state
+from .greedy import estimate_linkage_memory, greedy_linkage
+from .node_costs import NodeCosts
+from .tree import Engine, Tree, slot_linkage
 
 __all__ = [
+    "GRAPH",
     "graph_linkage",
     "symmetric_adjacency",
     "is_chain",
     "chain_adjacency",
+    "component_warnings",
     "connected_batch",
-    "pair_costs_paired",
     "estimate_graph_memory",
 ]
 
@@ -55,33 +59,6 @@ __all__ = [
 # edge lists and costs they are built from. A chain is merged with arrays.
 GRAPH_BYTES_PER_EDGE = 256
 GRAPH_BYTES_PER_SAMPLE = 256
-
-# Pairs evaluated per outer-product call when a criterion has no element-wise
-# ``pair_costs_paired``: the waste is a factor of this size.
-_FALLBACK_CHUNK = 64
-
-# What a criterion needs for merging a chain many merges per round.
-_BATCH_METHODS = ("pair_costs_paired", "merge_paired", "save_slots", "restore_slots")
-
-
-def pair_costs_paired(criterion, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Costs of merging ``first[i]`` (earlier) with ``second[i]`` for every ``i``.
-
-    Uses the criterion's ``pair_costs_paired`` when it has one; otherwise the
-    diagonals of outer-product calls on chunks of ``_FALLBACK_CHUNK`` pairs, so
-    no large matrix is ever allocated.
-    """
-    paired = getattr(criterion, "pair_costs_paired", None)
-    if paired is not None:
-        return np.asarray(paired(first, second), dtype=np.float64)
-    first = np.asarray(first, dtype=np.int64)
-    second = np.asarray(second, dtype=np.int64)
-    out = np.empty(first.shape[0], dtype=np.float64)
-    for start in range(0, first.shape[0], _FALLBACK_CHUNK):
-        stop = min(start + _FALLBACK_CHUNK, first.shape[0])
-        block = criterion.pair_costs(first[start:stop], second[start:stop])
-        out[start:stop] = np.diagonal(np.asarray(block, dtype=np.float64))
-    return out
 
 
 def _ordering_costs(costs: np.ndarray) -> np.ndarray:
@@ -195,10 +172,10 @@ def connected_batch(
 # ----------------------------------------------------------------- engines
 
 
-def _chain_merges(criterion, n: int, firsts, seconds, costs, losses) -> int:
+def _chain_merges(node_costs, n: int, firsts, seconds, costs, losses) -> int:
     """Greedy merging along the chain; returns the number of merges made."""
     initial = _ordering_costs(
-        pair_costs_paired(criterion, np.arange(n - 1), np.arange(1, n))
+        node_costs.pair_costs_paired(np.arange(n - 1), np.arange(1, n))
     )
     # right_cost[s] is the cost of the edge from the node in slot s to its
     # right neighbour; NaN for removed slots so that no entry matches them.
@@ -209,13 +186,8 @@ def _chain_merges(criterion, n: int, firsts, seconds, costs, losses) -> int:
     heap = list(zip(right_cost[:-1], range(n - 1), strict=True))
     heapq.heapify(heap)
     heappop, heappush = heapq.heappop, heapq.heappush
-    merge = criterion.merge
-    paired = getattr(criterion, "pair_costs_paired", None)
-    if paired is None:
-
-        def paired(first, second):
-            return pair_costs_paired(criterion, first, second)
-
+    merge = node_costs.merge
+    paired = node_costs.pair_costs_paired
     nan = float("nan")
     step = 0
     while heap:
@@ -259,7 +231,7 @@ def _chain_merges(criterion, n: int, firsts, seconds, costs, losses) -> int:
     return step
 
 
-def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> int:
+def _chain_merges_batched(node_costs, n: int, firsts, seconds, costs, losses) -> int:
     """:func:`_chain_merges` applying many independent merges per round.
 
     Each round sorts the cheapest edges by key ``(cost, earlier slot)`` and
@@ -279,7 +251,7 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
       a merge comes after every merge of another stream whose running maximum
       is smaller. A merge that would make two streams neighbours is not made;
       the round keeps the merges ordered before the first such merge and
-      undoes the others (the criterion's ``save_slots`` and ``restore_slots``).
+      undoes the others (the node costs' ``save_slots`` and ``restore_slots``).
 
     The result is exactly that of :func:`_chain_merges`: same merges in the
     same order with the same costs.
@@ -297,7 +269,7 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
     right[n - 1] = right[n] = n
     right_cost = np.full(n + 1, np.inf)
     right_cost[: n - 1] = _ordering_costs(
-        criterion.pair_costs_paired(np.arange(n - 1), np.arange(1, n))
+        node_costs.pair_costs_paired(np.arange(n - 1), np.arange(1, n))
     )
     rank = np.full(n + 1, big, dtype=np.int64)
     in_pool = np.zeros(n + 1, dtype=bool)
@@ -355,7 +327,7 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
         depth = 0
         while first_slots.size:
             journal = _apply_chain_merges(
-                criterion,
+                node_costs,
                 n,
                 left,
                 right,
@@ -417,7 +389,7 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
                 streams, first_slots = streams[keep], first_slots[keep]
                 second_slots, merge_costs = second_slots[keep], merge_costs[keep]
         step, n_kept_pairs = _commit_chain_round(
-            criterion,
+            node_costs,
             n,
             left,
             right,
@@ -449,7 +421,7 @@ def _chain_merges_batched(criterion, n: int, firsts, seconds, costs, losses) -> 
 
 
 def _apply_chain_merges(
-    criterion, n, left, right, right_cost, first_slots, second_slots, merge_costs
+    node_costs, n, left, right, right_cost, first_slots, second_slots, merge_costs
 ):
     """Merge independent chain pairs in place; return what undoes them."""
     before = left[first_slots]
@@ -461,14 +433,14 @@ def _apply_chain_merges(
         right_cost[second_slots].copy(),
         right_cost[before].copy(),
     )
-    saved = criterion.save_slots(np.concatenate([first_slots, second_slots]))
+    saved = node_costs.save_slots(np.concatenate([first_slots, second_slots]))
     merge_losses = np.asarray(
-        criterion.merge_paired(first_slots, second_slots, merge_costs),
+        node_costs.merge_paired(first_slots, second_slots, merge_costs),
         dtype=np.float64,
     )
     n_before = int(has_before.sum())
     new = _ordering_costs(
-        criterion.pair_costs_paired(
+        node_costs.pair_costs_paired(
             np.concatenate([before[has_before], first_slots[has_after]]),
             np.concatenate([first_slots[has_before], after[has_after]]),
         )
@@ -485,7 +457,7 @@ def _apply_chain_merges(
 
 
 def _commit_chain_round(
-    criterion,
+    node_costs,
     n,
     left,
     right,
@@ -540,7 +512,7 @@ def _commit_chain_round(
         before, after, old_costs, saved, _ = journal
         size = first_slots.size
         rows = np.concatenate([undo, size + undo])
-        criterion.restore_slots(
+        node_costs.restore_slots(
             np.concatenate([first_slots[undo], second_slots[undo]]),
             [array[rows] for array in saved],
         )
@@ -563,7 +535,7 @@ def _commit_chain_round(
 
 
 def _graph_merges(
-    criterion, n: int, adjacency: sp.csr_matrix, firsts, seconds, costs, losses
+    node_costs, n: int, adjacency: sp.csr_matrix, firsts, seconds, costs, losses
 ) -> int:
     """Greedy merging over a general graph; returns the number of merges made.
 
@@ -575,7 +547,7 @@ def _graph_merges(
     upper = sp.triu(adjacency, k=1, format="coo")
     rows = upper.row.astype(np.int64)
     cols = upper.col.astype(np.int64)
-    initial = _ordering_costs(pair_costs_paired(criterion, rows, cols)).tolist()
+    initial = _ordering_costs(node_costs.pair_costs_paired(rows, cols)).tolist()
     rows_list, cols_list = rows.tolist(), cols.tolist()
     del rows, cols, upper
     # neighbours[s] maps each neighbour slot of the node in slot s to the cost
@@ -602,7 +574,7 @@ def _graph_merges(
     heap = [(*key, node) for node, key in enumerate(best) if key is not None]
     heapq.heapify(heap)
     heappop, heappush = heapq.heappop, heapq.heappush
-    merge = criterion.merge
+    merge = node_costs.merge
     step = 0
     while heap:
         entry = heappop(heap)
@@ -638,7 +610,7 @@ def _graph_merges(
         earlier = np.minimum(others, first)
         later = np.maximum(others, first)
         new_costs = _ordering_costs(
-            pair_costs_paired(criterion, earlier, later)
+            node_costs.pair_costs_paired(earlier, later)
         ).tolist()
         others_list = others.tolist()
         neighbours[first] = dict(zip(others_list, new_costs, strict=True))
@@ -655,28 +627,28 @@ def _graph_merges(
     return step
 
 
-class _SubsetCriterion:
-    """A criterion restricted to some of its slots, renumbered from 0."""
+class _SubsetNodeCosts(NodeCosts):
+    """Node costs restricted to some of its slots, renumbered from 0."""
 
-    def __init__(self, criterion, slots: np.ndarray):
-        self.criterion = criterion
+    def __init__(self, node_costs, slots: np.ndarray):
+        self.node_costs = node_costs
         self.slots = np.asarray(slots, dtype=np.int64)
 
     def pair_costs(self, first, second) -> np.ndarray:
-        return self.criterion.pair_costs(self.slots[first], self.slots[second])
+        return self.node_costs.pair_costs(self.slots[first], self.slots[second])
 
     def merge(self, first: int, second: int, cost: float) -> float:
-        return self.criterion.merge(
+        return self.node_costs.merge(
             int(self.slots[first]), int(self.slots[second]), cost
         )
 
 
-def graph_linkage(criterion, n_samples: int, adjacency) -> GreedyTree:
+def graph_linkage(node_costs, n_samples: int, adjacency) -> Tree:
     """Build the greedy tree over ``n_samples`` leaves, merging only neighbours.
 
     Parameters
     ----------
-    criterion : MergeCriterion
+    node_costs : MergeCriterion
         Pair costs and node updates; its slots are the samples, in order. An
         element-wise ``pair_costs_paired(first, second)`` is used when present.
     n_samples : int
@@ -686,8 +658,8 @@ def graph_linkage(criterion, n_samples: int, adjacency) -> GreedyTree:
 
     Returns
     -------
-    tree : GreedyTree
-        As :func:`sklearn_rae._tree.greedy_linkage`. When the graph has several
+    tree : Tree
+        As :func:`sklearn_rae.engines.greedy.greedy_linkage`. When the graph has several
         connected components, the last ``n_components - 1`` merges join the
         components' roots greedily over all pairs of roots.
     """
@@ -698,23 +670,19 @@ def graph_linkage(criterion, n_samples: int, adjacency) -> GreedyTree:
     costs = np.empty(n_merges, dtype=np.float64)
     losses = np.empty(n_merges, dtype=np.float64)
     if n < 2:
-        return GreedyTree(np.empty((0, 4)), costs, losses)
+        return Tree(np.empty((0, 4)), costs, losses)
     graph = symmetric_adjacency(adjacency, n)
     if is_chain(graph):
-        engine = (
-            _chain_merges_batched
-            if all(hasattr(criterion, name) for name in _BATCH_METHODS)
-            else _chain_merges
-        )
-        step = engine(criterion, n, firsts, seconds, costs, losses)
+        engine = _chain_merges_batched if node_costs.batched else _chain_merges
+        step = engine(node_costs, n, firsts, seconds, costs, losses)
     else:
-        step = _graph_merges(criterion, n, graph, firsts, seconds, costs, losses)
+        step = _graph_merges(node_costs, n, graph, firsts, seconds, costs, losses)
     if step < n_merges:
         # One root per component, each at its smallest sample index.
         is_root = np.ones(n, dtype=bool)
         is_root[seconds[:step]] = False
         roots = np.flatnonzero(is_root)
-        joining = greedy_linkage(_SubsetCriterion(criterion, roots), roots.shape[0])
+        joining = greedy_linkage(_SubsetNodeCosts(node_costs, roots), roots.shape[0])
         # Map the joining tree's node ids back to slots: a node's slot is the
         # slot of its earlier child, as everywhere.
         slot_of = np.concatenate([roots, np.empty(roots.shape[0] - 1, np.int64)])
@@ -725,29 +693,7 @@ def graph_linkage(criterion, n_samples: int, adjacency) -> GreedyTree:
             slot_of[roots.shape[0] + row] = slot_of[a]
         costs[step:] = joining.costs
         losses[step:] = joining.losses
-    return GreedyTree(_slot_linkage(firsts, seconds, costs, n), costs, losses)
-
-
-def _slot_linkage(
-    firsts: np.ndarray, seconds: np.ndarray, costs: np.ndarray, n: int
-) -> np.ndarray:
-    """SciPy linkage matrix from merges given as (earlier slot, later slot)."""
-    n_merges = firsts.shape[0]
-    node_id = list(range(n))
-    size = [1] * n
-    left = np.empty(n_merges, dtype=np.float64)
-    right = np.empty(n_merges, dtype=np.float64)
-    counts = np.empty(n_merges, dtype=np.float64)
-    for step, (first, second) in enumerate(
-        zip(firsts.tolist(), seconds.tolist(), strict=True)
-    ):
-        left[step] = node_id[first]
-        right[step] = node_id[second]
-        node_id[first] = n + step
-        size[first] += size[second]
-        counts[step] = size[first]
-    heights = np.maximum.accumulate(np.maximum(costs, 0.0)) if n_merges else costs
-    return np.column_stack([left, right, heights, counts])
+    return Tree(slot_linkage(firsts, seconds, costs, n), costs, losses)
 
 
 # ----------------------------------------------------------------- replay
@@ -759,7 +705,7 @@ def estimate_graph_memory(adjacency: sp.csr_matrix) -> int:
     About ``GRAPH_BYTES_PER_EDGE`` per stored (directed) edge, so twice that per
     undirected edge, plus ``GRAPH_BYTES_PER_SAMPLE`` per sample; a chain needs
     the per-sample part only. Joining disconnected components is extra (see
-    :func:`sklearn_rae._tree.estimate_linkage_memory` for the roots).
+    :func:`sklearn_rae.engines.greedy.estimate_linkage_memory` for the roots).
     """
     n_samples = adjacency.shape[0]
     per_sample = GRAPH_BYTES_PER_SAMPLE * n_samples
@@ -768,6 +714,59 @@ def estimate_graph_memory(adjacency: sp.csr_matrix) -> int:
     return per_sample + GRAPH_BYTES_PER_EDGE * int(adjacency.nnz)
 
 
+def component_warnings(adjacency: sp.csr_matrix) -> list:
+    """The warning of a graph with several components, as ``(category, message)``."""
+    n_components = n_connected_components(adjacency)
+    if n_components == 1:
+        return []
+    return [
+        (
+            UserWarning,
+            f"The connectivity graph has {n_components} connected components. "
+            "Each is merged into one cluster first; the last "
+            f"{n_components - 1} merges then join the components greedily, "
+            f"so a cut into {n_components} or more clusters never mixes "
+            "components.",
+        )
+    ]
+
+
 def n_connected_components(adjacency: sp.csr_matrix) -> int:
     """Number of connected components of an undirected graph."""
     return int(connected_components(adjacency, directed=False)[0])
+
+
+def build_graph_tree(criterion, weights, X, adjacency) -> Tree:
+    """The engine's entry point: ``criterion``'s tree along ``adjacency``."""
+    return graph_linkage(
+        criterion.node_costs(weights, leaf_state(X)), len(X), adjacency
+    )
+
+
+def graph_memory_needs(n_samples, n_features, adjacency):
+    """The graph's tables, and the join of its components if it has several."""
+    needs = [
+        (
+            estimate_graph_memory(adjacency),
+            f"the {adjacency.nnz // 2} edges of the connectivity graph",
+            "Use a sparser graph (for example kneighbors_graph)",
+        )
+    ]
+    n_components = n_connected_components(adjacency)
+    if n_components > 1:
+        needs.append(
+            (
+                estimate_linkage_memory(n_components),
+                f"joining its {n_components} connected components",
+                "Connect the graph",
+            )
+        )
+    return needs
+
+
+GRAPH = Engine(
+    name="graph",
+    description="greedy merging along the connectivity graph",
+    build_tree=build_graph_tree,
+    memory_needs=graph_memory_needs,
+)

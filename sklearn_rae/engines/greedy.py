@@ -1,9 +1,9 @@
-"""Greedy agglomeration on arrays, and the linkage matrix it produces.
+"""The greedy engine: agglomeration with a cache of every pair cost.
 
-This module knows nothing of TensorFlow. A *merge criterion* (see
-:mod:`sklearn_rae._criteria`) owns the per-node state and evaluates pair costs in
-batches; :func:`greedy_linkage` runs the greedy loop and returns SciPy's linkage
-matrix.
+This module knows nothing of TensorFlow. A criterion's node costs (see
+:class:`sklearn_rae.engines.node_costs.NodeCosts`) own the per-node state and
+evaluate pair costs in batches; :func:`greedy_linkage` runs the greedy loop and
+returns SciPy's linkage matrix. Any criterion can be built by it.
 
 Conventions
 -----------
@@ -29,63 +29,18 @@ for the cache.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
-
 import numpy as np
 
+from .._numeric import leaf_state
+from .node_costs import NodeCosts
+from .tree import Engine, Tree, merge_levels
+
 __all__ = [
-    "GreedyTree",
-    "MergeCriterion",
+    "GREEDY",
+    "estimate_linkage_memory",
     "greedy_linkage",
     "replay_forest",
-    "cut_linkage",
-    "estimate_linkage_memory",
 ]
-
-
-class MergeCriterion(Protocol):
-    """What :func:`greedy_linkage` needs from a merge criterion.
-
-    The criterion holds one state row per slot (``n_samples`` slots, initialised
-    from the leaves) and updates slot ``first`` in place when two nodes merge.
-    """
-
-    def pair_costs(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """Costs of merging every ``first[r]`` (earlier) with every ``second[c]``.
-
-        Returns an array of shape ``(len(first), len(second))``.
-        """
-
-    def merge(self, first: int, second: int, cost: float) -> float:
-        """Merge slot ``second`` into slot ``first`` and return the merge's loss.
-
-        The loss is the merge's contribution to the tree objective that training
-        minimises (for the seed's criterion, the reconstruction error).
-        """
-
-
-class GreedyTree(NamedTuple):
-    """The result of :func:`greedy_linkage`.
-
-    Attributes
-    ----------
-    linkage : ndarray of shape (n_samples - 1, 4), dtype float64
-        SciPy's linkage matrix. Row ``t`` merges the nodes in its first two
-        columns into node ``n_samples + t``: column 0 holds the earlier node in
-        list order, column 1 the later. Column 2 is the merge cost made monotone
-        and non-negative, as SciPy requires (the running maximum of ``costs``
-        and 0, which changes nothing for criteria whose greedy costs never
-        decrease from a non-negative start), column 3 the number of leaves.
-    costs : ndarray of shape (n_samples - 1,)
-        The cost of each merge as the greedy step compared it.
-    losses : ndarray of shape (n_samples - 1,)
-        Each merge's contribution to the tree objective that training
-        minimises (see :meth:`MergeCriterion.merge`).
-    """
-
-    linkage: np.ndarray
-    costs: np.ndarray
-    losses: np.ndarray
 
 
 def _row_starts(n: int) -> np.ndarray:
@@ -111,19 +66,19 @@ def _block_rows(n: int) -> int:
     return max(1, min(n, (1 << 22) // max(n, 1)))
 
 
-def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
+def greedy_linkage(node_costs: NodeCosts, n_samples: int) -> Tree:
     """Build the greedy tree over ``n_samples`` leaves.
 
     Parameters
     ----------
-    criterion : MergeCriterion
+    node_costs : NodeCosts
         Pair costs and node updates; its slots are the samples, in order.
     n_samples : int
         Number of leaves, at least 1.
 
     Returns
     -------
-    tree : GreedyTree
+    tree : Tree
         The linkage matrix, the merge costs and the merge losses.
     """
     n = int(n_samples)
@@ -131,7 +86,7 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
     merge_costs = np.empty(max(n - 1, 0), dtype=np.float64)
     merge_losses = np.empty(max(n - 1, 0), dtype=np.float64)
     if n < 2:
-        return GreedyTree(linkage, merge_costs, merge_losses)
+        return Tree(linkage, merge_costs, merge_losses)
 
     starts = np.append(_row_starts(n), n * (n - 1) // 2)
     # Condensed index of pair (k, c), k < c, is column_offsets[k] + c.
@@ -148,7 +103,7 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
         r1 = min(r0 + block, n - 1)
         rows = slots[r0:r1]
         cols = slots[r0 + 1 :]
-        values = np.asarray(criterion.pair_costs(rows, cols), dtype=np.float64)
+        values = np.asarray(node_costs.pair_costs(rows, cols), dtype=np.float64)
         upper = cols[None, :] > rows[:, None]
         costs[starts[r0] : starts[r1 - 1] + n - r1] = values[upper]
         values[~upper] = np.inf
@@ -185,7 +140,7 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
         second = int(nearest[first])
         cost = float(nearest_cost[first])
         merge_costs[step] = cost
-        merge_losses[step] = criterion.merge(first, second, cost)
+        merge_losses[step] = node_costs.merge(first, second, cost)
         height = max(height, cost)
         linkage[step] = (node_id[first], node_id[second], height, 0)
         size[first] += size[second]
@@ -204,7 +159,7 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
         # one batch each; the later ones are a contiguous run of the cache.
         if first + 1 < n:
             row_costs = np.asarray(
-                criterion.pair_costs(slots[first : first + 1], slice(first + 1, n)),
+                node_costs.pair_costs(slots[first : first + 1], slice(first + 1, n)),
                 dtype=np.float64,
             )[0]
             row_costs[~active[first + 1 :]] = np.inf
@@ -216,7 +171,7 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
         earlier = before_second[: np.searchsorted(before_second, first)]
         if earlier.size:
             col_costs = np.asarray(
-                criterion.pair_costs(slice(0, first), slots[first : first + 1]),
+                node_costs.pair_costs(slice(0, first), slots[first : first + 1]),
                 dtype=np.float64,
             )[earlier, 0]
             costs[column_offsets[earlier] + first] = col_costs
@@ -235,76 +190,11 @@ def greedy_linkage(criterion: MergeCriterion, n_samples: int) -> GreedyTree:
         stale[first + 1 : second][between] = True
         stale[first] = stale[second] = False
 
-    return GreedyTree(linkage, merge_costs, merge_losses)
-
-
-def cut_linkage(
-    linkage: np.ndarray,
-    *,
-    n_clusters: int | None = None,
-    distance_threshold: float | None = None,
-) -> np.ndarray:
-    """Flat clusters from a linkage matrix, as consecutive integers from 0.
-
-    With ``n_clusters`` the last ``n_clusters - 1`` merges are undone, as
-    :class:`sklearn.cluster.AgglomerativeClustering` does; this equals
-    ``scipy.cluster.hierarchy.fcluster(linkage, n_clusters, "maxclust")`` up to
-    renaming whenever the heights at the cut are distinct. With
-    ``distance_threshold`` every merge of height below the threshold is kept.
-    Labels are numbered in order of first appearance among the samples.
-    """
-    n = linkage.shape[0] + 1
-    if distance_threshold is not None:
-        n_merges = int(np.count_nonzero(linkage[:, 2] < distance_threshold))
-    else:
-        n_merges = n - int(n_clusters)
-    parent = np.arange(2 * n - 1)
-    for step in range(n_merges):
-        left, right = int(linkage[step, 0]), int(linkage[step, 1])
-        parent[left] = parent[right] = n + step
-    # Follow parents upwards; nodes above the cut are their own parent.
-    root = parent.copy()
-    while True:
-        nxt = root[root]
-        if np.array_equal(nxt, root):
-            break
-        root = nxt
-    _, labels = np.unique(root[:n], return_inverse=True)
-    # Renumber by first appearance so the labels do not depend on node ids.
-    _, first_seen = np.unique(labels, return_index=True)
-    order = np.argsort(np.argsort(first_seen))
-    return order[labels].astype(np.intp)
-
-
-def merge_levels(linkage: np.ndarray, n_merges: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``n_merges`` merges grouped by depth level.
-
-    Merges of one level have disjoint children whose nodes all exist before the
-    level starts, so a level can be applied as one batch.
-
-    Returns
-    -------
-    order : ndarray of shape (n_merges,)
-        Merge indices sorted by level, stable (merge order within a level).
-    bounds : ndarray of shape (n_levels + 1,)
-        Level ``l`` is ``order[bounds[l]:bounds[l + 1]]``.
-    """
-    n = linkage.shape[0] + 1
-    level = [0] * (n + n_merges)
-    children = linkage[:n_merges, :2].astype(np.int64)
-    nodes = range(n, n + n_merges)
-    lefts, rights = children[:, 0].tolist(), children[:, 1].tolist()
-    for node, left, right in zip(nodes, lefts, rights, strict=True):
-        left_level, right_level = level[left], level[right]
-        level[node] = 1 + (left_level if left_level > right_level else right_level)
-    merge_level = np.asarray(level[n:], dtype=np.int64)
-    order = np.argsort(merge_level, kind="stable")
-    counts = np.bincount(merge_level, minlength=1)[1:]
-    return order, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return Tree(linkage, merge_costs, merge_losses)
 
 
 def replay_forest(
-    criterion: MergeCriterion,
+    node_costs: NodeCosts,
     linkage: np.ndarray,
     costs: np.ndarray,
     n_merges: int,
@@ -312,10 +202,9 @@ def replay_forest(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """States and flat labels of every node below a cut of a tree.
 
-    Replays the first ``n_merges`` merges of ``linkage`` on ``criterion``
-    (built on the leaves), one batch per depth level when the criterion has
-    ``merge_paired(first, second, costs)``, and records each merged node's
-    state as it was made.
+    Replays the first ``n_merges`` merges of ``linkage`` on ``node_costs``
+    (built on the leaves), one batch per depth level, and records each merged
+    node's state as it was made.
 
     Returns
     -------
@@ -328,7 +217,7 @@ def replay_forest(
     n = linkage.shape[0] + 1
     # The leaves' rows first, then one row per merged node, filled in place.
     state = {}
-    for key, value in criterion.state.items():
+    for key, value in node_costs.state.items():
         state[key] = np.empty((n + n_merges,) + value.shape[1:], dtype=value.dtype)
         state[key][:n] = value
     children = linkage[:n_merges, :2].astype(np.int64)
@@ -341,14 +230,39 @@ def replay_forest(
     first = slot[children[:, 0]]
     second = slot[children[:, 1]]
     order, bounds = merge_levels(linkage, n_merges)
-    merge_paired = getattr(criterion, "merge_paired", None)
     for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         batch = order[start:stop]
-        if merge_paired is not None and len(batch) > 1:
-            merge_paired(first[batch], second[batch], costs[batch])
+        if len(batch) > 1:
+            node_costs.merge_paired(first[batch], second[batch], costs[batch])
         else:
             for step in batch.tolist():
-                criterion.merge(int(first[step]), int(second[step]), float(costs[step]))
-        for key, value in criterion.state.items():
+                node_costs.merge(
+                    int(first[step]), int(second[step]), float(costs[step])
+                )
+        for key, value in node_costs.state.items():
             state[key][n + batch] = value[first[batch]]
     return state, labels[slot]
+
+
+def build_greedy_tree(criterion, weights, X, adjacency=None) -> Tree:
+    """The engine's entry point: the cached greedy tree of ``criterion``."""
+    return greedy_linkage(criterion.node_costs(weights, leaf_state(X)), len(X))
+
+
+def greedy_memory_needs(n_samples, n_features, adjacency=None):
+    """The pair-cost cache: ``8 n (n - 1) / 2`` bytes and a row block."""
+    return [
+        (
+            estimate_linkage_memory(n_samples),
+            f"the pair-cost cache of a tree over {n_samples} samples",
+            "Fit on a subsample",
+        )
+    ]
+
+
+GREEDY = Engine(
+    name="greedy",
+    description="greedy merging with an n x n pair-cost cache",
+    build_tree=build_greedy_tree,
+    memory_needs=greedy_memory_needs,
+)

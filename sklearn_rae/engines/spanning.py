@@ -1,4 +1,4 @@
-"""The boundary criterion: greedy merging along a minimum spanning tree.
+"""The spanning-tree engine: greedy merging along a minimum spanning tree.
 
 This module knows nothing of TensorFlow. The merge encoder of
 ``merge_cost="boundary"`` is the learned metric's (a shared linear embedding
@@ -32,13 +32,15 @@ import heapq
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.cluster.hierarchy import DisjointSet
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from sklearn.neighbors import NearestNeighbors
 
-from ._tree import GreedyTree
+from .tree import Engine, Tree
 
 __all__ = [
     "EXACT_SPANNING_TREE_MAX_SAMPLES",
+    "SPANNING",
     "boundary_tree",
     "spanning_edges",
 ]
@@ -146,22 +148,14 @@ def _joining_edges(Z: np.ndarray, first: np.ndarray, second: np.ndarray):
             nearest.add((length, min(pair), max(pair)))
         # Ties can give two components two different joins: keep the joins
         # that connect components not yet connected this round.
-        merged = np.arange(n_components)
+        merged = DisjointSet(range(n_components))
         for _, a, b in sorted(nearest):
-            root_a, root_b = _root(merged, component[a]), _root(merged, component[b])
-            if root_a != root_b:
-                merged[root_b] = root_a
+            if merged.merge(int(component[a]), int(component[b])):
                 joins_first.append(a)
                 joins_second.append(b)
     return np.asarray(joins_first, dtype=np.intp), np.asarray(
         joins_second, dtype=np.intp
     )
-
-
-def _root(parent: np.ndarray, label: int) -> int:
-    while parent[label] != label:
-        label = parent[label]
-    return int(label)
 
 
 def spanning_edges(Z: np.ndarray, adjacency=None):
@@ -213,7 +207,7 @@ def boundary_tree(
     second: np.ndarray,
     n_graph_edges: int,
     loss_scale: float = 1.0,
-) -> tuple[GreedyTree, np.ndarray]:
+) -> tuple[Tree, np.ndarray]:
     """The greedy tree of the boundary cost along a spanning tree.
 
     Parameters
@@ -230,7 +224,7 @@ def boundary_tree(
 
     Returns
     -------
-    tree : GreedyTree
+    tree : Tree
         SciPy's linkage matrix (column 0 holds the child with the smaller
         sample index; heights are the running maximum of the costs), the
         costs and the losses.
@@ -240,16 +234,11 @@ def boundary_tree(
     n = Z.shape[0]
     difference = Z[first] - Z[second]
     half_squared = 0.5 * np.einsum("ij,ij->i", difference, difference)
-    root = np.arange(n)
+    components = DisjointSet(range(n))
+    # Indexed by each component's representative:
     size = np.ones(n)
-    node = np.arange(n)  # linkage id of each root's node
-    smallest = np.arange(n)  # smallest sample index below each root
-
-    def find(i):
-        while root[i] != i:
-            root[i] = root[root[i]]
-            i = root[i]
-        return i
+    node = np.arange(n)  # linkage id of the component's node
+    smallest = np.arange(n)  # smallest sample index in the component
 
     n_merges = max(n - 1, 0)
     linkage = np.empty((n_merges, 4))
@@ -263,7 +252,7 @@ def boundary_tree(
         heapq.heapify(heap)
         while heap:
             cost, e = heapq.heappop(heap)
-            a, b = find(int(first[e])), find(int(second[e]))
+            a, b = components[int(first[e])], components[int(second[e])]
             current = size[a] * size[b] / (size[a] + size[b]) * half_squared[e]
             if current > cost:
                 # Stale: a node of this edge grew since the entry was pushed.
@@ -274,10 +263,63 @@ def boundary_tree(
             linkage[step] = (node[a], node[b], 0.0, size[a] + size[b])
             costs[step] = current
             edges[step] = e
-            root[b] = a
-            size[a] += size[b]
-            node[a] = n + step
+            components.merge(a, b)
+            merged = components[a]
+            size[merged] = size[a] + size[b]
+            node[merged] = n + step
+            smallest[merged] = smallest[a]
             step += 1
     if n_merges:
         linkage[:, 2] = np.maximum.accumulate(np.maximum(costs, 0.0))
-    return GreedyTree(linkage, costs, costs * loss_scale), edges
+    return Tree(linkage, costs, costs * loss_scale), edges
+
+
+def build_spanning_tree(criterion, weights, X, adjacency=None) -> Tree:
+    """The engine's entry point: ``criterion``'s tree along the spanning tree.
+
+    The spanning tree is that of ``criterion.embed(weights, X, center=0)``
+    (or of ``adjacency``, with the edges measured there); the tree's
+    ``codes`` are the samples at the two ends of each merge's edge.
+    """
+    embedded = criterion.embed(weights, X, center=0.0)
+    first, second, n_graph_edges = spanning_edges(embedded, adjacency)
+    tree, edges = boundary_tree(
+        embedded, first, second, n_graph_edges, criterion.loss_scale(weights)
+    )
+    return tree._replace(codes=(first[edges], second[edges]))
+
+
+# Bytes per stored edge of a user's graph: its COO copy, the weighted CSR
+# matrix and the spanning forest.
+_BYTES_PER_GRAPH_EDGE = 48
+
+
+def spanning_memory_needs(n_samples, n_features, adjacency=None):
+    """The embedded samples, the edges and their lengths: ``O(n d)``."""
+    needs = [
+        (
+            8 * n_samples * (n_features + SPANNING_NEIGHBOURS + 16),
+            f"the spanning tree of {n_samples} samples",
+            "Fit on a subsample",
+        )
+    ]
+    if adjacency is not None:
+        needs.append(
+            (
+                _BYTES_PER_GRAPH_EDGE * int(adjacency.nnz),
+                f"the {adjacency.nnz // 2} edges of the connectivity graph",
+                "Use a sparser graph (for example kneighbors_graph)",
+            )
+        )
+    return needs
+
+
+SPANNING = Engine(
+    name="spanning",
+    description=(
+        "greedy merging along the minimum spanning tree of the embedded "
+        "samples, O(n d) memory"
+    ),
+    build_tree=build_spanning_tree,
+    memory_needs=spanning_memory_needs,
+)

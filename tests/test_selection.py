@@ -1,5 +1,6 @@
 """The default criterion, "adaptive": the more stable of two codes."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -11,29 +12,46 @@ from sklearn.datasets import load_breast_cancer, make_blobs, make_circles, make_
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
+import sklearn_rae._estimator as estimator_module
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._adaptive import (
+from sklearn_rae._selection import (
     MAX_SUBSAMPLES,
     MIN_SUBSAMPLES,
     ROUND_SIZE,
-    AdaptiveCriterion,
+    SELECTIONS,
     compare_stability,
     subsample_stability,
 )
-from sklearn_rae._criteria import CRITERIA
+from sklearn_rae.criteria import get_criterion
+
+
+def _adaptive(*args, **kwargs):
+    """The estimator with the stability selection these tests exercise."""
+    kwargs.setdefault("merge_cost", "adaptive")
+    return RecursiveAutoencoderClustering(*args, **kwargs)
+
+
+AdaptiveCriterion = SELECTIONS["adaptive"]
+
+
+def _fewer_selection_samples(monkeypatch, selection_samples):
+    """Make "adaptive" compare on a subset above ``selection_samples``."""
+    monkeypatch.setitem(
+        SELECTIONS,
+        "adaptive",
+        dataclasses.replace(AdaptiveCriterion, selection_samples=selection_samples),
+    )
 
 
 def test_default_follows_shapes_by_keeping_boundary_points(shape):
     X, y = shape
-    model = RecursiveAutoencoderClustering(2, random_state=0).fit(X)
+    model = _adaptive(2, random_state=0).fit(X)
     assert adjusted_rand_score(y, model.labels_) > 0.99
     assert model.merge_cost_ == "boundary"
     # Clearly more stable, not by a hair.
     assert model.stability_["boundary"] > model.stability_["learned_metric"] + 0.05
     # The learned metric alone cuts these shapes into convex pieces.
-    means = RecursiveAutoencoderClustering(
-        2, merge_cost="learned_metric", random_state=0
-    ).fit(X)
+    means = _adaptive(2, merge_cost="learned_metric", random_state=0).fit(X)
     assert adjusted_rand_score(y, means.labels_) < 0.7
     assert np.array_equal(model.predict(X), model.labels_)
 
@@ -41,7 +59,7 @@ def test_default_follows_shapes_by_keeping_boundary_points(shape):
 def test_default_keeps_means_where_classes_overlap():
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    model = RecursiveAutoencoderClustering(2, random_state=0).fit(X)
+    model = _adaptive(2, random_state=0).fit(X)
     # Ward's tree scores 0.575; the boundary criterion 0.472.
     assert adjusted_rand_score(y, model.labels_) > 0.7
     assert model.merge_cost_ == "learned_metric"
@@ -50,10 +68,10 @@ def test_default_keeps_means_where_classes_overlap():
 
 def test_kept_fit_is_the_named_criterions_fit():
     X, _ = make_moons(300, noise=0.06, random_state=1)
-    model = RecursiveAutoencoderClustering(2, max_iter=10, random_state=3).fit(X)
-    named = RecursiveAutoencoderClustering(
-        2, merge_cost=model.merge_cost_, max_iter=10, random_state=3
-    ).fit(X)
+    model = _adaptive(2, max_iter=10, random_state=3).fit(X)
+    named = _adaptive(2, merge_cost=model.merge_cost_, max_iter=10, random_state=3).fit(
+        X
+    )
     np.testing.assert_array_equal(model.linkage_matrix_, named.linkage_matrix_)
     np.testing.assert_array_equal(model.labels_, named.labels_)
     assert model.loss_curve_ == named.loss_curve_
@@ -66,11 +84,9 @@ def test_kept_fit_is_the_named_criterions_fit():
 def test_subsample_of_every_sample_reproduces_the_fit():
     X, _ = make_moons(200, noise=0.06, random_state=1)
     for name in AdaptiveCriterion.candidates:
-        model = RecursiveAutoencoderClustering(
-            2, merge_cost=name, max_iter=3, random_state=0
-        ).fit(X)
+        model = _adaptive(2, merge_cost=name, max_iter=3, random_state=0).fit(X)
         stability = subsample_stability(
-            CRITERIA[name],
+            get_criterion(name),
             model._merger_weights,
             X,
             model.labels_,
@@ -82,11 +98,9 @@ def test_subsample_of_every_sample_reproduces_the_fit():
 
 def test_comparison_is_sequential_and_paired():
     X, _ = make_blobs(300, centers=3, cluster_std=0.5, random_state=0)
-    fitted = RecursiveAutoencoderClustering(
-        3, merge_cost="learned_metric", max_iter=0
-    ).fit(X)
+    fitted = _adaptive(3, merge_cost="learned_metric", max_iter=0).fit(X)
     candidate = (
-        CRITERIA["learned_metric"],
+        get_criterion("learned_metric"),
         fitted._merger_weights,
         fitted.labels_,
         3,
@@ -109,7 +123,7 @@ def test_comparison_is_sequential_and_paired():
 
 def test_too_few_samples_keep_the_first_candidate_without_comparing():
     X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0], [9.0, 0.0]])
-    model = RecursiveAutoencoderClustering(2, max_iter=2, random_state=0).fit(X)
+    model = _adaptive(2, max_iter=2, random_state=0).fit(X)
     assert model.merge_cost_ == "learned_metric" and model.stability_ is None
     # Subsamples keep 80%, at least 10 samples: 9 of 11, 10 of 12.
     assert not AdaptiveCriterion.can_compare(11, 2)
@@ -118,14 +132,14 @@ def test_too_few_samples_keep_the_first_candidate_without_comparing():
 
 
 def test_large_data_compare_on_a_subset_and_build_the_kept_tree(monkeypatch):
-    monkeypatch.setattr(AdaptiveCriterion, "selection_samples", 150)
+    _fewer_selection_samples(monkeypatch, 150)
     X, y = make_circles(400, factor=0.4, noise=0.05, random_state=0)
-    model = RecursiveAutoencoderClustering(2, max_iter=5, random_state=0).fit(X)
+    model = _adaptive(2, max_iter=5, random_state=0).fit(X)
     assert model.merge_cost_ == "boundary" and model.stability_ is not None
     assert model.n_leaves_ == 400 and model.labels_.shape == (400,)
     # Weights trained on the subset of 150; the tree over all 400 samples.
     assert 1 <= model.n_iter_ == len(model.loss_curve_) <= 5
-    tree, _ = CRITERIA["boundary"].build_tree(model._merger_weights, X)
+    tree = get_criterion("boundary").build_tree(model._merger_weights, X)
     np.testing.assert_array_equal(model.linkage_matrix_, tree.linkage)
     assert adjusted_rand_score(y, model.labels_) > 0.99
 
@@ -134,9 +148,7 @@ def test_connectivity_keeps_the_learned_metric():
     n = 60
     X = np.r_[np.zeros((30, 1)), np.ones((30, 1))] + 0.01 * np.arange(n)[:, None]
     chain = sparse.diags([1, 1], [-1, 1], shape=(n, n), dtype=np.int8)
-    model = RecursiveAutoencoderClustering(
-        2, connectivity=chain, max_iter=2, random_state=0
-    ).fit(X)
+    model = _adaptive(2, connectivity=chain, max_iter=2, random_state=0).fit(X)
     assert model.merge_cost_ == "learned_metric" and model.stability_ is None
     assert np.array_equal(model.labels_, np.r_[np.zeros(30), np.ones(30)])
 
@@ -148,10 +160,10 @@ def test_connectivity_keeps_the_learned_metric():
 )
 def test_other_cuts_compare_the_partitions_each_criterion_returns(cut):
     X, _ = make_moons(400, noise=0.06, random_state=0)
-    model = RecursiveAutoencoderClustering(max_iter=3, random_state=0, **cut).fit(X)
+    model = _adaptive(max_iter=3, random_state=0, **cut).fit(X)
     labels = hierarchy.fcluster(model.linkage_matrix_, model.n_clusters_, "maxclust")
     assert adjusted_rand_score(labels, model.labels_) == 1.0
-    named = RecursiveAutoencoderClustering(
+    named = _adaptive(
         merge_cost=model.merge_cost_, max_iter=3, random_state=0, **cut
     ).fit(X)
     np.testing.assert_array_equal(model.labels_, named.labels_)
@@ -163,9 +175,7 @@ def test_other_cuts_compare_the_partitions_each_criterion_returns(cut):
 
 def test_refits_drop_what_the_new_fit_lacks():
     X, _ = make_blobs(200, centers=3, random_state=0)
-    model = RecursiveAutoencoderClustering(
-        n_clusters="auto", max_iter=2, random_state=0
-    )
+    model = _adaptive(n_clusters="auto", max_iter=2, random_state=0)
     model.fit(X)
     assert hasattr(model, "cut_bic_") and hasattr(model, "stability_")
     model.set_params(n_clusters=3).fit(X)
@@ -176,9 +186,7 @@ def test_refits_drop_what_the_new_fit_lacks():
 
 def test_models_saved_before_the_adaptive_default_still_predict():
     X, _ = make_blobs(60, centers=2, random_state=0)
-    model = RecursiveAutoencoderClustering(
-        2, merge_cost="learned_metric", max_iter=2, random_state=0
-    ).fit(X)
+    model = _adaptive(2, merge_cost="learned_metric", max_iter=2, random_state=0).fit(X)
     state = model.__getstate__()
     del state["merge_cost_"]
     old = RecursiveAutoencoderClustering.__new__(RecursiveAutoencoderClustering)
@@ -187,14 +195,14 @@ def test_models_saved_before_the_adaptive_default_still_predict():
 
 
 def test_data_too_large_is_refused_before_the_subset_fits(monkeypatch):
-    monkeypatch.setattr(AdaptiveCriterion, "selection_samples", 100)
+    _fewer_selection_samples(monkeypatch, 100)
     X = np.random.RandomState(0).randn(300, 3000)
-    model = RecursiveAutoencoderClustering(2, memory_limit=1e6)
+    model = _adaptive(2, memory_limit=1e6)
     calls = []
     monkeypatch.setattr(
-        RecursiveAutoencoderClustering,
-        "_train",
-        lambda self, *args: calls.append(self.merge_cost),
+        estimator_module,
+        "train",
+        lambda criterion, *args, **kwargs: calls.append(criterion.name),
     )
     with pytest.raises(MemoryError):
         model.fit(X)
@@ -202,21 +210,17 @@ def test_data_too_large_is_refused_before_the_subset_fits(monkeypatch):
 
 
 def test_training_warnings_survive_the_large_data_path(monkeypatch):
-    monkeypatch.setattr(AdaptiveCriterion, "selection_samples", 150)
+    _fewer_selection_samples(monkeypatch, 150)
     X, _ = make_blobs(400, centers=3, random_state=0)
     with pytest.warns(UserWarning, match="raise batch_size above n_clusters"):
-        RecursiveAutoencoderClustering(3, max_iter=2, batch_size=3, random_state=0).fit(
-            X
-        )
+        _adaptive(3, max_iter=2, batch_size=3, random_state=0).fit(X)
 
 
 def test_warnings_of_the_kept_fit_point_at_the_caller():
     X = np.random.RandomState(0).randn(40, 2)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        RecursiveAutoencoderClustering(2, max_iter=2, batch_size=2, random_state=0).fit(
-            X
-        )
+        _adaptive(2, max_iter=2, batch_size=2, random_state=0).fit(X)
     messages = [str(w.message) for w in record if "batch_size" in str(w.message)]
     assert len(messages) == 1
     assert [w.filename for w in record if "batch_size" in str(w.message)] == [__file__]
@@ -224,7 +228,7 @@ def test_warnings_of_the_kept_fit_point_at_the_caller():
 
 def test_verbose_names_each_candidate_and_the_comparison(capsys):
     X, _ = make_moons(200, noise=0.06, random_state=1)
-    RecursiveAutoencoderClustering(2, max_iter=2, random_state=0, verbose=1).fit(X)
+    _adaptive(2, max_iter=2, random_state=0, verbose=1).fit(X)
     out = capsys.readouterr().out
     assert out.index("Fitting merge_cost='learned_metric'") < out.index(
         "Fitting merge_cost='boundary'"

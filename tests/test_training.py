@@ -6,19 +6,31 @@ from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._convergence import (
+from sklearn_rae._cut import cut_linkage
+from sklearn_rae.criteria.embedded import (
     PATIENCE,
     ConvergenceCheck,
+    learned_metric_objective,
     partition_objective,
     same_partition,
 )
-from sklearn_rae._criteria import LearnedMetricCriterion, learned_metric_objective
-from sklearn_rae._tree import cut_linkage
+from sklearn_rae.criteria.learned_metric import LearnedMetricCriterion
+
+
+def _adaptive(*args, **kwargs):
+    """The estimator with the stability selection these tests exercise."""
+    kwargs.setdefault("merge_cost", "adaptive")
+    return RecursiveAutoencoderClustering(*args, **kwargs)
 
 
 def _ward_tree(X, kernel_embed):
     """The learned metric's tree: fastcluster's Ward of ``X @ L``."""
-    return LearnedMetricCriterion.build_tree({"kernel_embed": kernel_embed}, X)[0]
+    return LearnedMetricCriterion().build_tree({"kernel_embed": kernel_embed}, X)
+
+
+def _weights(kernel_embed):
+    """The weights a step's tree was built with."""
+    return {"kernel_embed": kernel_embed}
 
 
 def _blobs(n, seed=0):
@@ -52,17 +64,19 @@ def test_check_waits_for_patience_and_resets_on_a_new_partition():
     tree = _ward_tree(X, np.eye(3))
     below = (np.arange(29) < 27).astype(float)
     check = ConvergenceCheck(X, 0.3)
-    results = [check.update(None, tree.linkage, below, np.eye(3)) for _ in range(6)]
+    results = [
+        check.update(None, tree.linkage, below, _weights(np.eye(3))) for _ in range(6)
+    ]
     # The first step has nothing to compare with.
     assert results == [False] * PATIENCE + [True]
     # Another partition (four clusters instead of three) starts over.
     other = (np.arange(29) < 26).astype(float)
-    assert not check.update(None, tree.linkage, other, np.eye(3))
+    assert not check.update(None, tree.linkage, other, _weights(np.eye(3)))
     assert check.quiet_steps == 0
     # So does an embedding that changes the objective.
-    check.update(None, tree.linkage, other, np.eye(3))
+    check.update(None, tree.linkage, other, _weights(np.eye(3)))
     assert check.quiet_steps == 1
-    check.update(None, tree.linkage, other, np.diag([1.0, 2.0, 1.0]))
+    check.update(None, tree.linkage, other, _weights(np.diag([1.0, 2.0, 1.0])))
     assert check.quiet_steps == 0
 
 
@@ -75,21 +89,21 @@ def test_mini_batches_compare_the_shared_samples():
     first, second = np.arange(0, 30), np.arange(10, 40)
     trees = [_ward_tree(X[rows], L) for rows in (first, second)]
     below = (np.arange(29) < 27).astype(float)
-    check.update(first, trees[0].linkage, below, L)
+    check.update(first, trees[0].linkage, below, _weights(L))
     # Separated blobs: the shared samples 10..29 are split alike.
-    check.update(second, trees[1].linkage, below, L)
+    check.update(second, trees[1].linkage, below, _weights(L))
     assert check.quiet_steps == 1
     # Disjoint batches share nothing, so their partitions cannot differ.
     disjoint = np.arange(30, 40)
     tree = _ward_tree(X[disjoint], L)
-    check.update(disjoint, tree.linkage, (np.arange(9) < 7).astype(float), L)
+    check.update(disjoint, tree.linkage, (np.arange(9) < 7).astype(float), _weights(L))
     assert check.quiet_steps == 2
 
 
 @pytest.mark.parametrize("n_samples, batch_size", [(150, "auto"), (300, 150)])
 def test_training_stops_once_converged(n_samples, batch_size):
     X = _blobs(n_samples)
-    model = RecursiveAutoencoderClustering(
+    model = _adaptive(
         n_clusters=3, max_iter=300, batch_size=batch_size, random_state=0
     ).fit(X)
     assert PATIENCE < model.n_iter_ < 300
@@ -101,7 +115,5 @@ def test_training_stops_once_converged(n_samples, batch_size):
 
 def test_cumulative_takes_every_step():
     X = _blobs(20)
-    model = RecursiveAutoencoderClustering(
-        merge_cost="cumulative", max_iter=12, random_state=0
-    ).fit(X)
+    model = _adaptive(merge_cost="cumulative", max_iter=12, random_state=0).fit(X)
     assert model.n_iter_ == 12

@@ -1,0 +1,263 @@
+"""Training a criterion's merge encoder: the loop and its monitors.
+
+Each step draws a batch, builds its greedy tree with the current weights,
+cuts it where the criterion trains (:attr:`Criterion.trains_on_cut`), and
+takes one gradient step of the tree objective (the criterion's trainer:
+GradientTape and Adam). Monitors watch every step: divergence (an objective
+that overflows or grows a thousandfold), convergence (the criterion's
+:meth:`~sklearn_rae.criteria.base.Criterion.convergence_check`) and progress.
+The loop returns the weights, the loss curve and its warnings as data, so the
+caller decides which to issue.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._numeric import finite
+from .engines.graph import connected_batch
+
+__all__ = ["BlowUpWatch", "TrainingResult", "prepare_worker_process", "train"]
+
+
+def prepare_worker_process() -> None:
+    """In a joblib (loky) worker process, import TensorFlow at the first fit.
+
+    loky measures a worker's memory after its first task and replaces a worker
+    whose memory then grows by more than 300 MB, taking it for a leak, with
+    the warning "A worker stopped while some jobs were given to the
+    executor". Importing TensorFlow takes about that much. A worker whose
+    first task did not train (``max_iter=0`` in a grid, a fit refused by
+    validation) and whose next one did was therefore replaced, and the new
+    worker imported TensorFlow again: seconds of CPU each time. Importing it
+    in the first fit of every worker makes it part of the reference. Outside
+    loky workers nothing is imported: a fit that does not train stays quick.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    import multiprocessing
+
+    if type(multiprocessing.current_process()).__name__ != "LokyProcess":
+        return
+    from . import _merger  # noqa: F401 - imports TensorFlow, sizes its pools
+
+
+@dataclass
+class TrainingResult:
+    """What training returns.
+
+    Attributes
+    ----------
+    weights : dict of ndarray
+        The trained weights (the initial ones when ``max_iter`` is 0).
+    loss_curve : list of float
+        The tree objective of each step's tree, before the step.
+    warnings : list of (type, str)
+        Warning categories and messages, in order, for the caller to issue.
+    """
+
+    weights: dict
+    loss_curve: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+    def issue_warnings(self, stacklevel: int) -> None:
+        """Issue the warnings, each once (``stacklevel`` as for the caller)."""
+        issued = set()
+        for category, message in self.warnings:
+            if (category, message) not in issued:
+                issued.add((category, message))
+                warnings.warn(message, category, stacklevel=stacklevel + 1)
+
+
+class BlowUpWatch:
+    """Detects a tree objective that grows by orders of magnitude in training.
+
+    Overflow is caught by the finiteness checks; a learning rate far too large
+    can instead throw the objective up by dozens of orders of magnitude and
+    leave it there, finite. Training is stopped when the objective exceeds
+    the lowest one seen so far by ``GROWTH`` times (for ``"cumulative"``, a
+    sum of squared errors) or by ``log(GROWTH)`` (for a criterion whose
+    objective is a logarithm), and the weights of the lowest objective are
+    kept. Ordinary training, even with noisy mini-batches, does not move the
+    objective by a factor of a thousand.
+    """
+
+    GROWTH = 1e3
+
+    def __init__(self, log_objective: bool):
+        self.log_objective = log_objective
+        self.best_loss = np.inf
+        self.best_step = None
+        self.best_weights = None
+        self.n_recorded = 0
+
+    def blew_up(self, loss: float) -> bool:
+        if self.best_weights is None:
+            return False
+        if self.log_objective:
+            return loss - self.best_loss > np.log(self.GROWTH)
+        return self.best_loss > 0 and loss > self.GROWTH * self.best_loss
+
+    def record(self, loss: float, weights) -> None:
+        if loss < self.best_loss:
+            self.best_loss, self.best_weights = loss, weights
+            self.best_step = self.n_recorded
+        self.n_recorded += 1
+
+    def describe(self, loss: float) -> str:
+        if self.log_objective:
+            return (
+                f"tree objective {loss:.4g}, up from {self.best_loss:.4g}: a "
+                "spread more than a thousand times larger"
+            )
+        return (
+            f"tree objective {loss:.3g}, up from {self.best_loss:.3g}: more than "
+            "a thousandfold"
+        )
+
+    @property
+    def keeping(self) -> str:
+        return (
+            f"the weights before step {self.best_step + 1}, whose tree objective "
+            "was the lowest"
+        )
+
+
+def _diverged(
+    step: int,
+    max_iter: int,
+    what: str,
+    keeping: str = "the last weights whose tree objective was finite",
+) -> tuple[type[Warning], str]:
+    return (
+        RuntimeWarning,
+        f"Training diverged at step {step + 1} of {max_iter} ({what}); keeping "
+        f"{keeping}. Lower learning_rate or standardise the data.",
+    )
+
+
+def train(
+    criterion,
+    X: np.ndarray,
+    *,
+    cut,
+    max_iter: int,
+    learning_rate: float,
+    batch_size: int,
+    random_state: np.random.RandomState,
+    adjacency=None,
+    progress=None,
+) -> TrainingResult:
+    """Initialise and train ``criterion``'s merge encoder on ``X``.
+
+    Parameters
+    ----------
+    criterion : Criterion
+        What is trained.
+    X : ndarray of shape (n_samples, n_features)
+        The training samples, validated.
+    cut : Cut
+        Where each step's tree is cut, for a criterion that trains below it.
+    max_iter : int
+        Largest number of steps; 0 returns the initial weights.
+    learning_rate : float
+        Adam's step size.
+    batch_size : int
+        Samples per step, at most ``n_samples``.
+    random_state : numpy.random.RandomState
+        Draws the initial weights and the batches.
+    adjacency : sparse matrix or None
+        The connectivity graph: batches are then connected neighbourhoods.
+    progress : TrainingProgress or None
+        Told about every step and about convergence.
+
+    Returns
+    -------
+    TrainingResult
+    """
+    n_samples, n_features = X.shape
+    weights = previous = criterion.initial_weights(X, random_state)
+    result = TrainingResult(weights)
+    if criterion.max_steps is not None:
+        max_iter = min(max_iter, criterion.max_steps)
+    if max_iter == 0:
+        return result
+    trainer = criterion.make_trainer(weights, learning_rate)
+    n_clusters = cut.fixed_n_clusters
+    if criterion.trains_on_cut and n_clusters is not None and n_clusters >= batch_size:
+        result.warnings.append(
+            (
+                UserWarning,
+                f"n_clusters={n_clusters} leaves no merge below the cut of "
+                f"a {batch_size}-sample training batch, so the learned metric is "
+                "trained on whole trees; raise batch_size above n_clusters.",
+            )
+        )
+    watch = BlowUpWatch(log_objective=criterion.log_objective)
+    convergence = criterion.convergence_check(X) if criterion.trains_on_cut else None
+    training_cut = None
+    rows = None
+    for step in range(max_iter):
+        if step > 0 and criterion.fixed_batch:
+            pass  # the batch of the first step
+        elif adjacency is not None:
+            rows = connected_batch(adjacency, batch_size, random_state)
+        elif batch_size < n_samples:
+            rows = np.sort(random_state.choice(n_samples, batch_size, replace=False))
+        batch = X if rows is None else X[rows]
+        # Overflow is detected below; NumPy's warnings about it are noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            tree = criterion.build_tree(
+                weights,
+                batch,
+                None if adjacency is None else adjacency[rows][:, rows],
+            )
+        tree_is_finite = finite(tree.costs)
+        below_cut = None
+        if criterion.trains_on_cut:
+            if training_cut is None:
+                # "auto" is chosen on the first tree, then fixed.
+                training_cut = cut.fixed_on(batch, tree.linkage, tree_is_finite)
+            below_cut = training_cut.below_cut(tree.linkage, n_samples)
+            if tree_is_finite and not np.any(tree.costs[below_cut > 0]):
+                break  # the flat clusters are points: nothing to learn
+        if tree_is_finite:
+            loss = trainer.step(batch, tree, below_cut)
+            new_weights = trainer.weights()
+        else:
+            loss, new_weights = np.nan, None
+        if not np.isfinite(loss):
+            # ``weights`` already overflow: keep the step before them.
+            result.warnings.append(_diverged(step, max_iter, f"tree objective {loss}"))
+            result.weights = previous
+            return result
+        if watch.blew_up(loss):
+            result.warnings.append(
+                _diverged(step, max_iter, watch.describe(loss), watch.keeping)
+            )
+            result.weights = watch.best_weights
+            return result
+        watch.record(loss, weights)
+        result.loss_curve.append(loss)
+        if not all(map(finite, new_weights.values())):
+            # The step from ``weights``, whose objective is finite, overflows.
+            result.warnings.append(
+                _diverged(step, max_iter, "weights not finite after it")
+            )
+            result.weights = weights
+            return result
+        previous, weights = weights, new_weights
+        if progress is not None:
+            progress.update(step + 1, loss)
+        if convergence is not None and convergence.update(
+            rows, tree.linkage, below_cut, previous
+        ):
+            if progress is not None:
+                progress.converged(step + 1)
+            break
+    result.weights = weights
+    return result

@@ -1,0 +1,224 @@
+"""The criterion interface: everything the package asks of a merge criterion.
+
+A merge criterion says what merging two nodes costs and how its merge encoder
+is trained. One :class:`Criterion` subclass carries all of it, as
+scikit-learn's ``BaseLoss`` carries a loss: the node state and pair costs
+(:meth:`Criterion.node_costs`, or an embedding for the engines that need no
+pair costs), the engine that builds its trees and that engine's memory, the
+initial weights and automatic hyper-parameters, the TensorFlow objective and
+its trainer, and how ``predict`` compares new samples with the fitted nodes.
+The estimator holds an instance and calls this interface; it never branches
+on a criterion's name.
+
+Adding a criterion is one module with one subclass, plus one line in
+:mod:`sklearn_rae.criteria` (or :func:`sklearn_rae.criteria.register_criterion`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engines.node_costs import NodeCosts
+from ..engines.tree import Engine, Tree
+
+__all__ = ["Criterion", "Trainer"]
+
+
+class Trainer:
+    """One gradient step at a time on a criterion's merge encoder.
+
+    A trainer holds the weights and the optimiser's state. Training builds a
+    tree with the current weights, then calls :meth:`step` with it; the
+    criterion's :attr:`Criterion.trains_on_cut` says whether the step also
+    takes the marks of the merges below the flat cut.
+    """
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The current weights (not copies: a step replaces the arrays)."""
+        raise NotImplementedError
+
+    def step(self, X: np.ndarray, tree: Tree, below_cut=None) -> float:
+        """One step on ``tree`` over ``X``; returns the objective before it."""
+        raise NotImplementedError
+
+
+class Criterion:
+    """Base class of the merge criteria.
+
+    Parameters
+    ----------
+    shrinkage : float, default=0.3
+        For criteria whose objective learns a metric: how strongly it is held
+        towards the plain Euclidean one, from 0 to 1. Others ignore it.
+    start : {"identity", "unit_free"}, default="identity"
+        For criteria with an embedding: the identity, or ``diag(1 / std)``
+        of the training samples, so that the first tree does not depend on
+        the unit in which each column is measured. Others ignore it.
+
+    Attributes
+    ----------
+    name : str
+        The ``merge_cost`` that names the criterion.
+    engine : Engine
+        What builds the criterion's trees without a connectivity graph.
+    graph_engine : Engine
+        What builds them along a connectivity graph.
+    auto_learning_rate : float
+        Adam's step size for ``learning_rate="auto"``.
+    auto_batch_size : int
+        Samples per training step for ``batch_size="auto"`` (at most all).
+    weight_memory_factors : dict
+        Peak memory of the weights in ``d x d`` float64 matrices, ``"train"``
+        when training and ``"build"`` for a tree alone.
+    trains_on_cut : bool
+        Whether training minimises the reconstruction error of the merges
+        below the flat cut of each step's tree (a logarithm, scale-free),
+        rather than the whole tree's. Such training cuts every step's tree,
+        stops when the flat clusters are points, and can converge.
+    log_objective : bool
+        Whether the tree objective is a logarithm: a blow-up is then a rise
+        by ``log(1000)`` rather than a thousandfold.
+    replays_merges : bool
+        Whether ``predict`` compares a new sample with the merged nodes below
+        the cut as well as with the training samples, so that fit records
+        those nodes' states.
+    """
+
+    name = ""
+    engine: Engine
+    graph_engine: Engine
+    auto_learning_rate = 1e-3
+    auto_batch_size = 256
+    weight_memory_factors = {"train": 50, "build": 14}
+    trains_on_cut = False
+    log_objective = False
+    replays_merges = True
+
+    #: Most training steps the criterion takes, whatever ``max_iter`` (None:
+    #: no limit of its own).
+    max_steps = None
+    #: Whether every step trains on the same batch (drawn once), as exact
+    #: steps need, rather than on a new one.
+    fixed_batch = False
+
+    def __init__(self, shrinkage: float = 0.3, start: str = "identity"):
+        self.shrinkage = float(shrinkage)
+        self.start = start
+
+    def initial_weights(
+        self, X: np.ndarray, random_state: np.random.RandomState
+    ) -> dict[str, np.ndarray]:
+        """The merge encoder's weights before training on ``X``, as arrays."""
+        raise NotImplementedError
+
+    def node_costs(
+        self, weights: dict[str, np.ndarray], state: dict[str, np.ndarray]
+    ) -> NodeCosts:
+        """The node state and pair costs of nodes ``state`` under ``weights``.
+
+        The greedy and graph engines merge with it, fit replays the merges
+        below the cut on it, and ``predict`` prices new samples with it.
+        """
+        raise NotImplementedError
+
+    def embed(
+        self, weights: dict[str, np.ndarray], X: np.ndarray, center=None
+    ) -> np.ndarray:
+        """The samples in the criterion's embedding, relative to ``center``.
+
+        Only for criteria whose cost is a distance in a linear embedding (the
+        Ward and spanning-tree engines and the nearest-node index ask for
+        it); ``center=None`` takes the samples' mean.
+        """
+        raise NotImplementedError
+
+    def loss_scale(self, weights: dict[str, np.ndarray]) -> float:
+        """Factor from a merge's cost to its loss (what ``score`` averages)."""
+        return 1.0
+
+    def build_tree(
+        self, weights: dict[str, np.ndarray], X: np.ndarray, adjacency=None
+    ) -> Tree:
+        """The greedy tree over ``X``, by :attr:`engine` or :attr:`graph_engine`.
+
+        Non-finite costs are returned as they are, for the caller to refuse.
+        """
+        engine = self.engine if adjacency is None else self.graph_engine
+        return engine.build_tree(self, weights, X, adjacency)
+
+    def describe_engine(self, graph: bool = False) -> str:
+        """How a tree is built, in words for progress lines."""
+        return (self.graph_engine if graph else self.engine).description
+
+    def memory_needs(
+        self, n_samples: int, n_features: int, adjacency=None, *, training: bool
+    ) -> list[tuple[int, str, str]]:
+        """The large allocations of a fit (or, without ``training``, a tree).
+
+        A list of ``(bytes, what, advice)``: the engine's, then the weights',
+        which grow with ``n_features**2``.
+        """
+        engine = self.engine if adjacency is None else self.graph_engine
+        needs = list(engine.memory_needs(n_samples, n_features, adjacency))
+        factor = self.weight_memory_factors["train" if training else "build"]
+        needs.append(
+            (
+                factor * 8 * int(n_features) ** 2,
+                f"the merge encoder's weights over {n_features} features"
+                + (" and their training" if training else ""),
+                "Reduce the number of features (for example with PCA)",
+            )
+        )
+        return needs
+
+    def wide_data_warning(self, n_features: int, max_iter: int) -> str | None:
+        """A warning for training whose steps take seconds on this many features.
+
+        None (the default) when the steps do not grow faster than the data.
+        """
+        return None
+
+    def make_trainer(
+        self, weights: dict[str, np.ndarray], learning_rate: float
+    ) -> Trainer:
+        """A trainer started at ``weights`` (imports TensorFlow)."""
+        raise NotImplementedError
+
+    def convergence_check(self, X: np.ndarray):
+        """A monitor that tells when training has converged, or None.
+
+        See :class:`sklearn_rae.criteria.embedded.ConvergenceCheck`.
+        """
+        return None
+
+    def predictor(
+        self,
+        weights: dict[str, np.ndarray],
+        node_state: dict[str, np.ndarray],
+        node_labels: np.ndarray,
+        n_leaves: int,
+    ):
+        """What ``predict`` asks: ``predictor.predict(X)`` gives the labels.
+
+        By default every node below the cut is priced against every new
+        sample with :meth:`node_costs` (see
+        :class:`sklearn_rae._prediction.CostPredictor`).
+        """
+        from .._prediction import CostPredictor
+
+        return CostPredictor(self, weights, node_state, node_labels)
+
+    def refine(
+        self, weights, X: np.ndarray, tree: Tree, labels: np.ndarray, adjacency=None
+    ):
+        """Improve the fitted tree's flat clusters, or None (the default).
+
+        Called once on the final tree cut into a number of clusters; returns
+        ``(weights, tree)`` whose cut into as many clusters is the refined
+        partition.
+        """
+        return None
+
+    def keras_weights(self, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The weights of the seed's Keras merge encoder (see ``merger_``)."""
+        return weights

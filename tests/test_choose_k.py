@@ -1,0 +1,190 @@
+"""Choosing the number of clusters from a tree: shapes, blobs, ties, warnings."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import cut_tree, linkage
+from sklearn.datasets import make_blobs, make_circles, make_moons
+from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._choose_k import (
+    MAX_CANDIDATE_CLUSTERS,
+    choose_n_clusters,
+    min_cluster_size,
+)
+
+
+def cut(tree, k):
+    return cut_tree(tree, n_clusters=[k]).ravel()
+
+
+def boundary_tree(X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = RecursiveAutoencoderClustering(
+            merge_cost="boundary", max_iter=5, random_state=0
+        ).fit(X)
+    return model.linkage_matrix_
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: make_circles(400, factor=0.5, noise=0.05, random_state=0),
+        lambda: make_moons(400, noise=0.05, random_state=0),
+    ],
+    ids=["circles", "moons"],
+)
+def test_shapes_give_two_clusters_on_the_boundary_tree(make):
+    X, y = make()
+    X = StandardScaler().fit_transform(X)
+    tree = boundary_tree(X)
+    choice = choose_n_clusters(X, tree)
+    assert choice.n_clusters == 2
+    assert choice.criterion == "persistence"
+    assert adjusted_rand_score(y, cut(tree, 2)) > 0.99
+    # The two shapes' partition outlives every other by far.
+    second = np.sort(choice.persistence[choice.candidates >= 2])[-2]
+    assert choice.persistence[choice.candidates == 2][0] > 2 * second
+
+
+@pytest.mark.parametrize("n_centers", [3, 5, 7])
+def test_separated_blobs_give_their_number_on_ward_trees(n_centers):
+    X, y = make_blobs(
+        400, centers=n_centers, cluster_std=0.5, center_box=(-20, 20), random_state=0
+    )
+    X = StandardScaler().fit_transform(X)
+    tree = linkage(X, "ward")
+    choice = choose_n_clusters(X, tree)
+    assert choice.n_clusters == n_centers
+    assert adjusted_rand_score(y, cut(tree, n_centers)) == pytest.approx(1.0)
+    assert not (choice.at_lower_bound or choice.at_upper_bound)
+    assert choice.message is None
+
+
+def test_the_pick_does_not_depend_on_the_heights_units():
+    X, _ = make_blobs(300, centers=4, cluster_std=0.6, random_state=3)
+    tree = linkage(X, "ward")
+    squared = tree.copy()
+    squared[:, 2] = 7.0 * tree[:, 2] ** 2
+    first, second = choose_n_clusters(X, tree), choose_n_clusters(X, squared)
+    assert first.n_clusters == second.n_clusters == 4
+    np.testing.assert_allclose(
+        second.persistence[1:], 2 * first.persistence[1:], rtol=1e-9
+    )
+
+
+def test_few_distinct_rows_do_not_give_one_cluster_per_row():
+    X, _ = make_blobs(300, centers=2, random_state=0)
+    X = np.round(StandardScaler().fit_transform(X))
+    assert len(np.unique(X, axis=0)) == 25
+    for tree in (linkage(X, "ward"), linkage(X, "single"), boundary_tree(X)):
+        choice = choose_n_clusters(X, tree)
+        assert choice.n_distinct == 25
+        assert choice.min_cluster_size == min_cluster_size(25) == 5
+        assert choice.k_max == 25 // 5
+        assert choice.n_clusters <= 5
+        labels = cut(tree, choice.n_clusters)
+        for cluster in np.unique(labels):
+            assert len(np.unique(X[labels == cluster], axis=0)) >= 5
+
+
+def test_a_value_repeated_many_times_counts_once():
+    # Six values, 50 copies each: at most 6 // 3 = 2 clusters of 3 values.
+    X = np.repeat(np.array([0.0, 1.0, 2.0, 10.0, 11.0, 12.0]), 50)[:, None]
+    choice = choose_n_clusters(X, linkage(X, "ward"))
+    assert choice.n_distinct == 6
+    assert choice.k_max == 2
+    assert choice.range_limit == "distinct rows"
+    assert choice.n_clusters == 2
+
+
+def test_pick_at_the_upper_bound_warns_with_the_range():
+    # Eight evenly spaced groups on a line: no level below 8 stands out.
+    rng = np.random.default_rng(0)
+    X = (np.repeat(np.arange(8) * 10.0, 60) + rng.normal(size=480))[:, None]
+    choice = choose_n_clusters(X, linkage(X, "ward"), k_max=5)
+    assert choice.n_clusters == 5
+    assert choice.criterion == "bic among persistent levels"
+    assert choice.persistent[choice.candidates == 5][0]
+    assert choice.at_upper_bound and not choice.at_lower_bound
+    assert not choice.range_cut_short
+    assert "searched in 1..5" in choice.message
+    assert "upper bound" in choice.message
+    assert "n_clusters explicitly" in choice.message
+
+
+def test_pick_at_the_lower_bound_warns():
+    X = np.random.default_rng(0).normal(size=(500, 2))
+    choice = choose_n_clusters(X, linkage(X, "ward"))
+    assert choice.n_clusters == 1
+    assert choice.criterion == "bic"
+    assert choice.at_lower_bound and not choice.at_upper_bound
+    assert "lower bound" in choice.message
+
+
+def test_range_cut_short_by_few_samples():
+    X, _ = make_blobs(20, centers=2, cluster_std=0.2, random_state=0)
+    choice = choose_n_clusters(X, linkage(X, "ward"))
+    assert choice.min_cluster_size == 5
+    assert choice.k_max == 4 < MAX_CANDIDATE_CLUSTERS == choice.k_max_requested
+    assert choice.range_cut_short
+    assert choice.range_limit == "n_samples"
+    assert "stops at 4 instead of 30" in choice.message
+    assert choice.n_clusters == 2
+
+
+def test_range_cut_short_by_parameters():
+    X = np.random.default_rng(0).normal(size=(40, 10))
+    choice = choose_n_clusters(X, linkage(X, "ward"))
+    # 40 // 6 = 6 by size, 39 // 11 = 3 by parameters.
+    assert choice.k_max == 3
+    assert choice.range_limit == "parameters"
+    assert "mixture weights and means" in choice.message
+
+
+def test_scores_are_the_deciding_criterion():
+    X, _ = make_blobs(300, centers=3, random_state=0)
+    choice = choose_n_clusters(X, linkage(X, "ward"), k_min=2, k_max=10)
+    assert choice.candidates[0] >= 2 and choice.candidates[-1] <= 10
+    assert np.all(np.diff(choice.candidates) > 0)
+    expected = {
+        "persistence": choice.persistence,
+        "bic": choice.bic,
+        "bic among persistent levels": np.where(choice.persistent, choice.bic, np.inf),
+    }[choice.criterion]
+    np.testing.assert_array_equal(choice.scores, expected)
+    top = np.max(choice.persistence[choice.candidates >= 2])
+    np.testing.assert_array_equal(
+        choice.persistent, np.nan_to_num(choice.persistence, nan=-1) >= top / 2
+    )
+    best = np.argmax if choice.greater_is_better else np.argmin
+    assert choice.candidates[best(choice.scores)] == choice.n_clusters
+
+
+def test_invalid_input():
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    tree = linkage(X, "ward")
+    with pytest.raises(ValueError, match="shape"):
+        choose_n_clusters(X[:-1], tree)
+    with pytest.raises(ValueError, match="NaN"):
+        choose_n_clusters(np.where(X > 1, np.nan, X), tree)
+    with pytest.raises(ValueError, match="k_min must be at least 1"):
+        choose_n_clusters(X, tree, k_min=0)
+    with pytest.raises(TypeError, match="k_max must be an int"):
+        choose_n_clusters(X, tree, k_max=4.0)
+    with pytest.raises(ValueError, match="must not exceed"):
+        choose_n_clusters(X, tree, k_min=5, k_max=3)
+    with pytest.raises(ValueError, match="No partition"):
+        choose_n_clusters(X, tree, k_min=20)
+    negative = tree.copy()
+    negative[0, 2] = -1.0
+    with pytest.raises(ValueError, match="non-negative"):
+        choose_n_clusters(X, negative)
+    repeated = tree.copy()
+    repeated[1, :2] = repeated[0, :2]
+    with pytest.raises(ValueError, match="exactly once"):
+        choose_n_clusters(X, repeated)

@@ -1,0 +1,143 @@
+"""The whitened-means criterion: exact training, refinement, unit-free metric."""
+
+import pickle
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_iris, load_wine
+from sklearn.metrics import adjusted_rand_score
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._cut import cut_linkage
+from sklearn_rae.criteria.whitened_means import (
+    diagonal_shrinkage,
+    inverse_square_root,
+    refine_partition,
+    shrunk_within_scatter,
+    whitened_objective,
+)
+from sklearn_rae.engines.ward import partitioned_ward_tree
+
+
+def _fit(X, k, **kwargs):
+    return RecursiveAutoencoderClustering(
+        n_clusters=k, merge_cost="whitened_means", random_state=0, **kwargs
+    ).fit(X)
+
+
+def test_shrinkage_matches_the_pairwise_definition():
+    rng = np.random.RandomState(0)
+    residuals = rng.normal(size=(40, 4)) @ rng.normal(size=(4, 4))
+    residuals -= residuals.mean(axis=0)
+    scaled = residuals / np.sqrt(np.mean(residuals**2, axis=0))
+    n, d = scaled.shape
+    correlation = scaled.T @ scaled / n
+    variance = off = 0.0
+    for j in range(d):
+        for m in range(d):
+            if j != m:
+                products = scaled[:, j] * scaled[:, m]
+                variance += np.sum((products - correlation[j, m]) ** 2) / n**2
+                off += correlation[j, m] ** 2
+    assert diagonal_shrinkage(residuals) == pytest.approx(min(variance / off, 1.0))
+
+
+def test_shrinkage_grows_as_the_evidence_shrinks():
+    rng = np.random.RandomState(1)
+    mixing = np.eye(10) + 0.8
+    many = rng.normal(size=(5000, 10)) @ mixing
+    few = rng.normal(size=(12, 10)) @ mixing
+    assert diagonal_shrinkage(many) < 0.01
+    assert diagonal_shrinkage(few) > 10 * diagonal_shrinkage(many)
+    independent = rng.normal(size=(30, 10))
+    assert diagonal_shrinkage(independent) > 0.5
+
+
+def test_an_exact_step_minimises_the_objective():
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(200, 5)) @ rng.normal(size=(5, 5))
+    labels = (X[:, 0] > 0).astype(np.intp)
+    scatter, _ = shrunk_within_scatter(X - X.mean(axis=0), labels)
+    best = inverse_square_root(scatter)
+    np.testing.assert_allclose(best @ best.T, np.linalg.inv(scatter), rtol=1e-8)
+    minimum = whitened_objective(scatter, best)
+    assert minimum == pytest.approx(np.log(5) + np.linalg.slogdet(scatter)[1] / 5)
+    for _ in range(20):
+        other = best + 0.3 * rng.normal(size=best.shape)
+        assert whitened_objective(scatter, other) >= minimum - 1e-12
+
+
+def test_refinement_does_not_lower_the_classification_likelihood():
+    from sklearn_rae._likelihood import mixture_log_likelihood, tied_mixture
+
+    rng = np.random.RandomState(3)
+    X = np.vstack([rng.normal(0, 1, (150, 3)), rng.normal(1.5, 1, (150, 3))])
+    start = (np.arange(300) % 2).astype(np.intp)  # a poor partition
+    start[:100] = 0
+    refined, _, moves = refine_partition(X - X.mean(axis=0), start)
+    assert moves > 0
+
+    def likelihood(labels):
+        return np.mean(mixture_log_likelihood(tied_mixture(X, labels), X))
+
+    assert likelihood(refined) > likelihood(start)
+
+
+def test_partitioned_tree_cuts_into_its_partition():
+    rng = np.random.RandomState(4)
+    points = rng.normal(size=(60, 3))
+    labels = rng.randint(0, 4, size=60)
+    tree = partitioned_ward_tree(points, labels)
+    assert is_valid_linkage(tree.linkage) and is_monotonic(tree.linkage)
+    cut = cut_linkage(tree.linkage, n_clusters=4)
+    assert adjusted_rand_score(labels, cut) == 1.0
+
+
+@pytest.mark.parametrize("loader, k", [(load_iris, 3), (load_wine, 3)])
+def test_the_metric_does_not_depend_on_the_columns_units(loader, k):
+    X, y = loader(return_X_y=True)
+    scales = np.random.RandomState(5).uniform(0.01, 100, X.shape[1])
+    standardised = _fit(StandardScaler().fit_transform(X), k)
+    rescaled = _fit(X * scales, k)
+    np.testing.assert_array_equal(standardised.labels_, rescaled.labels_)
+    assert adjusted_rand_score(y, standardised.labels_) > 0.9
+
+
+def test_two_overlapping_gaussians_in_64_dimensions_as_well_as_kmeans():
+    rng = np.random.RandomState(6)
+    d, n = 64, 1000
+    shift = np.zeros(d)
+    shift[:8] = 1.0  # the means are 2.8 standard deviations apart
+    y = np.repeat([0, 1], n // 2)
+    X = rng.normal(size=(n, d)) + np.outer(y, shift)
+    model = _fit(X, 2)
+    kmeans = KMeans(2, n_init=10, random_state=0).fit(X)
+    ours = adjusted_rand_score(y, model.labels_)
+    theirs = adjusted_rand_score(y, kmeans.labels_)
+    assert ours >= theirs - 0.05
+    assert ours > 0.6
+
+
+def test_fit_is_a_tree_whose_cut_is_the_labels_and_predict_agrees(blobs):
+    X, _ = blobs
+    model = _fit(X, 3)
+    assert is_valid_linkage(model.linkage_matrix_)
+    assert is_monotonic(model.linkage_matrix_)
+    np.testing.assert_array_equal(
+        cut_linkage(model.linkage_matrix_, n_clusters=3), model.labels_
+    )
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+    assert 1 <= model.n_iter_ <= 3
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(X), model.labels_)
+
+
+@pytest.fixture
+def blobs():
+    rng = np.random.RandomState(7)
+    centres = np.array([[0, 0], [4, 0], [0, 4]])
+    X = np.vstack([rng.normal(c, 0.8, size=(60, 2)) for c in centres])
+    return X, np.repeat([0, 1, 2], 60)
