@@ -341,6 +341,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 f"n_clusters={self.n_clusters!r} and "
                 f"distance_threshold={self.distance_threshold!r}."
             )
+        for name in ("n_clusters", "max_iter", "batch_size"):
+            if isinstance(getattr(self, name), bool | np.bool_):
+                raise TypeError(
+                    f"{name} must be an int, not a bool: got {name}="
+                    f"{getattr(self, name)!r}."
+                )
         cut = Cut(self.n_clusters, self.distance_threshold)
         X = self._validate_samples(X, reset=True, ensure_min_samples=2)
         n_samples = X.shape[0]
@@ -631,7 +637,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False)
-        return float(np.mean(mixture_log_likelihood(self._mixture, X)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            score = float(np.mean(mixture_log_likelihood(self._mixture, X)))
+        if not np.isfinite(score):
+            raise overflow_error(X)
+        return score
 
     def bic(self, X):
         """Bayesian information criterion of the fitted clustering on ``X``.
@@ -719,10 +729,29 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             names.append("merger_")
         return names
 
+    #: What a fitted model's state must hold to predict and score.
+    _FITTED_STATE = (
+        "_merger_weights",
+        "_node_state",
+        "_node_labels",
+        "_mixture",
+        "merge_cost_",
+        "n_leaves_",
+        "labels_",
+        "linkage_matrix_",
+    )
+
     def __setstate__(self, state):
         # Models saved before "adaptive" existed name no kept criterion.
         if "_merger_weights" in state:
             state.setdefault("merge_cost_", state.get("merge_cost"))
+            missing = [name for name in self._FITTED_STATE if name not in state]
+            if missing:
+                raise ValueError(
+                    f"This {type(self).__name__} was saved by an incompatible "
+                    f"version of sklearn-rae: its state lacks {', '.join(missing)}. "
+                    "Fit it again with this version."
+                )
         super().__setstate__(state)
 
     def __getstate__(self):

@@ -56,7 +56,45 @@ def _as_linkage(estimator_or_linkage) -> tuple[np.ndarray, object | None]:
         is_valid_linkage(linkage, throw=True, name="linkage")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"Not a valid SciPy linkage matrix: {exc}") from exc
+    _check_tree(linkage)
     return linkage, None
+
+
+def _check_tree(linkage: np.ndarray) -> None:
+    """What SciPy's check leaves out: each row's children and leaf count.
+
+    Row ``i`` must merge two distinct nodes made before it (a leaf, or a node
+    ``n + j`` with ``j < i``), each used once, at a finite height that is not
+    negative, and its count must be the sum of its children's.
+    """
+    n = linkage.shape[0] + 1
+    counts = np.ones(2 * n - 1)
+    used = np.zeros(2 * n - 1, dtype=bool)
+    for row, (left, right, height, count) in enumerate(linkage.tolist()):
+        children = (left, right)
+        if not all(float(c).is_integer() and 0 <= c < n + row for c in children):
+            raise ValueError(
+                f"Not a valid SciPy linkage matrix: row {row} merges nodes "
+                f"{left:g} and {right:g}; they must be leaves (0..{n - 1}) or "
+                "nodes made by earlier rows."
+            )
+        a, b = int(left), int(right)
+        if a == b or used[a] or used[b]:
+            raise ValueError(
+                f"Not a valid SciPy linkage matrix: row {row} merges node "
+                f"{a if a == b or used[a] else b} again."
+            )
+        if not (np.isfinite(height) and height >= 0):
+            raise ValueError(
+                f"Not a valid SciPy linkage matrix: row {row} has height {height}."
+            )
+        if count != counts[a] + counts[b]:
+            raise ValueError(
+                f"Not a valid SciPy linkage matrix: row {row} counts {count:g} "
+                f"leaves, its children hold {counts[a] + counts[b]:g}."
+            )
+        used[a] = used[b] = True
+        counts[n + row] = count
 
 
 def _cut_height(linkage: np.ndarray, estimator) -> float | None:

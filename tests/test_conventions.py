@@ -1,0 +1,88 @@
+"""Conventions a scikit-learn and SciPy user relies on: clear refusals."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from sklearn_rae import RecursiveAutoencoderClustering, linkage_to_frame
+
+X = np.random.RandomState(0).normal(size=(40, 2))
+
+
+@pytest.mark.parametrize("name", ["n_clusters", "max_iter", "batch_size"])
+def test_bools_are_not_taken_for_integers(name):
+    model = RecursiveAutoencoderClustering(random_state=0).set_params(**{name: True})
+    # batch_size=True is refused already by its range (at least 2).
+    with pytest.raises((TypeError, ValueError), match=f"{name}"):
+        model.fit(X)
+    assert not hasattr(model, "labels_")
+
+
+def test_score_on_data_that_overflows_raises_like_predict():
+    model = RecursiveAutoencoderClustering(2, random_state=0).fit(X)
+    huge = X * 1e200
+    with pytest.raises(ValueError, match="not finite in float64") as predicted:
+        model.predict(huge)
+    with pytest.raises(ValueError, match="not finite in float64") as scored:
+        model.score(huge)
+    assert str(predicted.value) == str(scored.value)
+    with pytest.raises(ValueError, match="not finite in float64"):
+        model.bic(huge)
+
+
+def test_a_model_whose_state_lacks_a_field_says_so_on_loading():
+    model = RecursiveAutoencoderClustering(2, random_state=0).fit(X)
+    state = dict(model.__getstate__())
+    del state["_node_state"]
+    restored = pickle.loads(pickle.dumps(model))  # the whole state loads
+    np.testing.assert_array_equal(restored.predict(X), model.labels_)
+    with pytest.raises(ValueError, match="incompatible version.*_node_state"):
+        RecursiveAutoencoderClustering().__setstate__(state)
+
+
+@pytest.mark.parametrize(
+    "linkage, problem",
+    [
+        ([[0, 1, 0.5, 3]], "counts 3 leaves"),
+        ([[0, 0, 0.5, 2]], "again"),
+        ([[0, 2, 0.5, 2]], "leaves"),
+        ([[0, 1, 0.5, 2], [2, 2, 1.0, 4]], "Not a valid SciPy linkage"),
+        ([[0, 1, 0.5, 2], [0, 2, 1.0, 3]], "Not a valid SciPy linkage"),
+    ],
+)
+def test_linkage_to_frame_refuses_invalid_trees(linkage, problem):
+    with pytest.raises(ValueError, match=problem):
+        linkage_to_frame(np.asarray(linkage, dtype=float))
+
+
+def test_linkage_to_frame_takes_a_valid_one_row_tree():
+    frame = linkage_to_frame(np.array([[0.0, 1.0, 0.5, 2.0]]))
+    assert frame.shape[0] == 1
+
+
+def test_memory_limit_auto_honours_the_address_space_limit(monkeypatch):
+    resource = pytest.importorskip("resource")
+    from sklearn_rae import _resources
+
+    soft = 64 * 2**20  # far below what the process already maps
+    monkeypatch.setattr(
+        resource, "getrlimit", lambda which: (soft, resource.RLIM_INFINITY)
+    )
+    assert _resources.available_memory() == 0
+    model = RecursiveAutoencoderClustering(2, merge_cost="cumulative", max_iter=0)
+    with pytest.raises(MemoryError, match="memory limit"):
+        model.fit(X)
+    model.set_params(memory_limit=None).fit(X)  # the check can be switched off
+
+
+def test_memory_limit_auto_honours_the_cgroup_limit(monkeypatch):
+    from sklearn_rae import _resources
+
+    values = {
+        "/sys/fs/cgroup/memory.max": 2**30,
+        "/sys/fs/cgroup/memory.current": 2**30 - 1000,
+    }
+    monkeypatch.setattr(_resources, "_read_int", values.get)
+    assert _resources._cgroup_available() == 1000
+    assert _resources.available_memory() <= 1000
