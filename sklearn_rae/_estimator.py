@@ -25,7 +25,7 @@ from ._likelihood import mixture_log_likelihood, mixture_n_parameters
 from ._numeric import check_finite_differences, overflow_error
 from ._progress import TrainingProgress
 from ._resources import check_memory
-from ._selection import SELECTIONS
+from ._selection import SELECTIONS, CandidateFits
 from ._training import TrainingResult, prepare_worker_process, train
 from .criteria import MERGE_COST_NAMES, get_criterion
 from .engines.graph import component_warnings, symmetric_adjacency
@@ -360,7 +360,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         described = {}
         if self.merge_cost in SELECTIONS:
             selection = SELECTIONS[self.merge_cost]
-            fits = _CandidateFits(self, X, cut, random_state, selection.options)
+            fits = CandidateFits(self, X, cut, random_state, selection.options)
             result = selection.select(fits, X, random_state)
             name, training, fitted = result.name, result.training, result.fitted
             described = result.attributes
@@ -763,63 +763,3 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
             if state.get(transient) is not None:
                 state[transient] = None
         return state
-
-
-class _CandidateFits:
-    """What a selection asks of the estimator: fit a named candidate.
-
-    Every candidate is fitted with the same integer seed, so a kept
-    candidate's fit is the one its own name would give with that seed.
-    """
-
-    def __init__(self, estimator, X, cut, random_state, options):
-        self.estimator = estimator
-        self.cut = cut
-        self.options = options
-        self.adjacency = estimator._adjacency(X)
-        if isinstance(estimator.random_state, Integral):
-            self.seed = estimator.random_state
-        else:
-            self.seed = int(random_state.randint(np.iinfo(np.int32).max))
-        self._criteria = {}
-
-    def criterion(self, name):
-        """The candidate criterion ``name``, with the selection's options."""
-        if name not in self._criteria:
-            self._criteria[name] = get_criterion(
-                name, self.estimator.shrinkage, **self.options.get(name, {})
-            )
-        return self._criteria[name]
-
-    def fit(self, name, X, untrained=False):
-        """Train candidate ``name`` on ``X`` (not with ``untrained``) and fit it."""
-        self.say(f"Fitting merge_cost={name!r}")
-        return self.estimator._fit_criterion(
-            self.criterion(name),
-            X,
-            self.cut,
-            np.random.RandomState(self.seed),
-            self.adjacency,
-            max_iter=0 if untrained else None,
-        )
-
-    def rebuild(self, name, training, X):
-        """Fit the tree of ``name`` over ``X`` with the weights of ``training``."""
-        return self.estimator._fit_criterion(
-            self.criterion(name), X, self.cut, None, trained=training
-        )
-
-    def check_memory(self, name, X):
-        """Refuse ``X`` if a tree of ``name`` over it would not fit in memory."""
-        check_memory(
-            self.criterion(name).memory_needs(*X.shape, training=False),
-            self.estimator.memory_limit,
-        )
-
-    def comparison_random_state(self):
-        """The generator of a comparison's subsamples."""
-        return np.random.RandomState(self.seed)
-
-    def say(self, text):
-        if self.estimator.verbose:
-            print(text, flush=True)

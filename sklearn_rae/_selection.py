@@ -39,16 +39,19 @@ estimator fits each candidate, then asks :meth:`Selection.choose`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
-from .criteria import MERGE_COST_NAMES
+from ._resources import check_memory
+from .criteria import MERGE_COST_NAMES, get_criterion
 from .engines.tree import cut_linkage
 
 __all__ = [
     "SELECTIONS",
+    "CandidateFits",
     "GapSelection",
     "SelectionResult",
     "StabilitySelection",
@@ -411,6 +414,70 @@ class GapSelection:
         return SelectionResult(
             report["kept"], training, fitted, {"separation_": report}
         )
+
+
+class CandidateFits:
+    """What a selection asks of the estimator: fit a named candidate.
+
+    ``estimator`` provides ``_fit_criterion(criterion, X, cut, random_state,
+    adjacency, trained=None, max_iter=None) -> (TrainingResult, FittedTree)``,
+    ``_adjacency(X)`` and its parameters.
+
+    Every candidate is fitted with the same integer seed, so a kept
+    candidate's fit is the one its own name would give with that seed.
+    """
+
+    def __init__(self, estimator, X, cut, random_state, options):
+        self.estimator = estimator
+        self.cut = cut
+        self.options = options
+        self.adjacency = estimator._adjacency(X)
+        if isinstance(estimator.random_state, Integral):
+            self.seed = estimator.random_state
+        else:
+            self.seed = int(random_state.randint(np.iinfo(np.int32).max))
+        self._criteria = {}
+
+    def criterion(self, name):
+        """The candidate criterion ``name``, with the selection's options."""
+        if name not in self._criteria:
+            self._criteria[name] = get_criterion(
+                name, self.estimator.shrinkage, **self.options.get(name, {})
+            )
+        return self._criteria[name]
+
+    def fit(self, name, X, untrained=False):
+        """Train candidate ``name`` on ``X`` (not with ``untrained``) and fit it."""
+        self.say(f"Fitting merge_cost={name!r}")
+        return self.estimator._fit_criterion(
+            self.criterion(name),
+            X,
+            self.cut,
+            np.random.RandomState(self.seed),
+            self.adjacency,
+            max_iter=0 if untrained else None,
+        )
+
+    def rebuild(self, name, training, X):
+        """Fit the tree of ``name`` over ``X`` with the weights of ``training``."""
+        return self.estimator._fit_criterion(
+            self.criterion(name), X, self.cut, None, trained=training
+        )
+
+    def check_memory(self, name, X):
+        """Refuse ``X`` if a tree of ``name`` over it would not fit in memory."""
+        check_memory(
+            self.criterion(name).memory_needs(*X.shape, training=False),
+            self.estimator.memory_limit,
+        )
+
+    def comparison_random_state(self):
+        """The generator of a comparison's subsamples."""
+        return np.random.RandomState(self.seed)
+
+    def say(self, text):
+        if self.estimator.verbose:
+            print(text, flush=True)
 
 
 #: The selections by name.
