@@ -15,6 +15,8 @@ __all__ = [
     "leaf_state",
     "merge_code_differences",
     "node_sizes_and_means",
+    "number_by_first_appearance",
+    "within_residuals",
     "overflow_error",
 ]
 
@@ -100,6 +102,21 @@ def merge_code_differences(
     size_first, size_second = sizes[children[:, 0]], sizes[children[:, 1]]
     factor = size_first * size_second / (size_first + size_second)
     return difference, factor
+
+
+def number_by_first_appearance(labels: np.ndarray) -> np.ndarray:
+    """``labels`` renamed ``0, 1, ...`` in order of first appearance."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first))[inverse].astype(np.intp)
+
+
+def within_residuals(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each sample minus the mean of its cluster (``labels`` from 0)."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels).astype(np.float64)
+    sums = np.zeros((counts.shape[0], X.shape[1]))
+    np.add.at(sums, labels, X)
+    return X - (sums / np.maximum(counts, 1)[:, None])[labels]
 
 
 def finite(values) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._numeric import center_of, merge_code_differences
+from .._numeric import center_of, merge_code_differences, within_residuals
 from .._prediction import NodeIndex
 from ..engines.tree import cut_linkage
 from .base import Criterion
@@ -98,11 +98,7 @@ def partition_objective(
     squares, whatever the order of the merges, so the scatter of the merges
     below the cut is the clusters' within-cluster scatter.
     """
-    labels = np.asarray(labels)
-    counts = np.bincount(labels).astype(np.float64)
-    sums = np.zeros((counts.shape[0], X.shape[1]))
-    np.add.at(sums, labels, X)
-    centred = X - (sums / np.maximum(counts, 1)[:, None])[labels]
+    centred = within_residuals(X, labels)
     return embedded_objective(centred.T @ centred, kernel_embed, shrinkage)
 
 

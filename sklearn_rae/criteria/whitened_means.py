@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._numeric import center_of
+from .._numeric import center_of, number_by_first_appearance, within_residuals
 from ..engines.graph import GRAPH
 from ..engines.tree import cut_linkage
 from ..engines.ward import WARD, partitioned_ward_tree
@@ -54,21 +54,6 @@ __all__ = [
 EIGENVALUE_FLOOR = 1e-6
 #: Most rounds of the partition's refinement.
 REFINEMENT_ROUNDS = 20
-
-
-def _renumber(labels: np.ndarray) -> np.ndarray:
-    """Labels numbered by first appearance."""
-    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    return np.argsort(np.argsort(first))[inverse].astype(np.intp)
-
-
-def within_residuals(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Each sample minus the mean of its cluster."""
-    k = int(labels.max()) + 1
-    counts = np.bincount(labels, minlength=k).astype(np.float64)
-    sums = np.zeros((k, X.shape[1]))
-    np.add.at(sums, labels, X)
-    return X - (sums / np.maximum(counts, 1)[:, None])[labels]
 
 
 def diagonal_shrinkage(residuals: np.ndarray) -> float:
@@ -153,7 +138,7 @@ def refine_partition(X: np.ndarray, labels: np.ndarray, rounds=REFINEMENT_ROUNDS
     n_moves : int
         Rounds that moved a sample.
     """
-    labels = _renumber(labels)
+    labels = number_by_first_appearance(labels)
     k = int(labels.max()) + 1
     n_moves = 0
     kernel_embed = inverse_square_root(shrunk_within_scatter(X, labels)[0])
@@ -171,7 +156,7 @@ def refine_partition(X: np.ndarray, labels: np.ndarray, rounds=REFINEMENT_ROUNDS
             if not np.any(moved == cluster):
                 members = np.flatnonzero(labels == cluster)
                 moved[members[np.argmin(distance[members, cluster])]] = cluster
-        moved = _renumber(moved)
+        moved = number_by_first_appearance(moved)
         if np.array_equal(moved, labels):
             break
         labels = moved

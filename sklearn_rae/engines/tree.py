@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._numeric import number_by_first_appearance
+
 __all__ = [
     "Engine",
     "Tree",
@@ -178,8 +180,5 @@ def cut_linkage(
         if np.array_equal(nxt, root):
             break
         root = nxt
-    _, labels = np.unique(root[:n], return_inverse=True)
-    # Renumber by first appearance so the labels do not depend on node ids.
-    _, first_seen = np.unique(labels, return_index=True)
-    order = np.argsort(np.argsort(first_seen))
-    return order[labels].astype(np.intp)
+    # Numbered by first appearance so the labels do not depend on node ids.
+    return number_by_first_appearance(root[:n])
