@@ -60,8 +60,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         chosen in the same way on the first step's tree (Ward's tree of the
         first batch), and the final tree is cut afresh.
     distance_threshold : float or None, default=None
-        The linkage height at and above which clusters are not merged. If not
-        ``None``, ``n_clusters`` must be ``None``.
+        The linkage height (``linkage_matrix_[:, 2]``, in SciPy's units) at
+        and above which clusters are not merged. If not ``None``,
+        ``n_clusters`` must be ``None``.
     merge_cost : {"auto", "whitened_means", "learned_metric", "boundary", \
             "adaptive", "cumulative"}, default="auto"
         The merge criterion (the user guide defines each):
@@ -194,15 +195,21 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         The children of each non-leaf node, as in
         :class:`~sklearn.cluster.AgglomerativeClustering`: values below
         ``n_samples`` are samples, a value ``i >= n_samples`` is the node made
-        by merge ``i - n_samples``. The first child is the merge encoder's first
-        input.
+        by merge ``i - n_samples``. The smaller node id comes first, as in
+        SciPy, except for ``"cumulative"``, whose first child is the merge
+        encoder's first input.
     distances_ : ndarray of shape (n_samples - 1,)
         Height of each merge, ``linkage_matrix_[:, 2]``.
     linkage_matrix_ : ndarray of shape (n_samples - 1, 4)
         The tree in SciPy's linkage format (float64): row ``i`` creates node
         ``n_samples + i`` from the nodes in its first two columns, at the height
         in the third, with the leaf count in the fourth. Heights never decrease
-        (:func:`scipy.cluster.hierarchy.is_monotonic` holds).
+        (:func:`scipy.cluster.hierarchy.is_monotonic` holds) and are in SciPy's
+        units: Ward's distance in the learned embedding for the embedded
+        criteria (untrained, ``"learned_metric"`` gives
+        :func:`scipy.cluster.hierarchy.ward`'s matrix), the seed's
+        reconstruction error for ``"cumulative"`` (the user guide has the
+        table).
     merger_ : keras.Model
         The trained merge encoder: inputs ``[a, b]``, outputs ``[h, c, o]``
         (hidden vector, concatenation, reconstruction). Built from the fitted
@@ -394,6 +401,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         fit's own (wide data, a disconnected graph), and the fitted tree.
         """
         n_samples, n_features = X.shape
+        cut = cut.in_costs(criterion)
         max_iter = self.max_iter if max_iter is None else max_iter
         trains = max_iter > 0 and trained is None
         check_memory(
@@ -465,10 +473,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self.__dict__.update(described)
         self.loss_curve_ = training.loss_curve
         self.n_iter_ = len(training.loss_curve)
-        self.linkage_matrix_ = tree.linkage
-        self.children_ = tree.linkage[:, :2].astype(np.intp)
-        self.distances_ = tree.linkage[:, 2].copy()
-        self.n_leaves_ = tree.linkage.shape[0] + 1
+        # The engines work in merge costs; SciPy's units for the user.
+        linkage = get_criterion(name, self.shrinkage).scipy_linkage(tree)
+        self.linkage_matrix_ = linkage
+        self.children_ = linkage[:, :2].astype(np.intp)
+        self.distances_ = linkage[:, 2].copy()
+        self.n_leaves_ = linkage.shape[0] + 1
         self.labels_ = flat.labels
         self.n_clusters_ = flat.n_clusters
         # Built now so that predict does not change the estimator; rebuilt
