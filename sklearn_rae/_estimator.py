@@ -23,7 +23,6 @@ from ._dask import is_dask_collection, predict_dask
 from ._fitted_tree import fit_tree
 from ._likelihood import mixture_log_likelihood, mixture_n_parameters
 from ._numeric import check_finite_differences, overflow_error
-from ._progress import TrainingProgress
 from ._resources import check_memory
 from ._selection import SELECTIONS, CandidateFits
 from ._training import TrainingResult, prepare_worker_process, train
@@ -150,12 +149,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         entropy rather than NumPy's global ``RandomState``: a fit never changes
         NumPy's or TensorFlow's global random state.
     verbose : int, default=0
-        ``0`` prints nothing; ``1`` or more shows progress over the training
-        steps with the tree objective: Keras' progress bar on a terminal, a
-        plain line otherwise at every tenth of the steps and after any step
-        that ends 5 seconds or more after the last line. It then reports the
-        final tree build: a line when it starts (with the engine), the time
-        elapsed every 5 seconds, and its duration.
+        ``0`` prints nothing; ``1`` or more prints a line per stage of the fit:
+        training a criterion (with the tree objective as ``loss``), building
+        a tree (with its engine), comparing subsamples, and a selection's
+        choice; training that stops at ``max_iter`` before converging says
+        so. On a terminal or in a notebook the stages with steps are tqdm
+        bars with the rate and the time left; in a log or a pipe a stage
+        prints its line when it ends, and one every 5 seconds while it runs.
 
     Attributes
     ----------
@@ -432,9 +432,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 batch_size=min(n_samples, batch_size),
                 random_state=random_state,
                 adjacency=adjacency,
-                progress=TrainingProgress(max_iter)
-                if self.verbose and trains
-                else None,
+                verbose=self.verbose,
             )
         trained.warnings[:0] = caught
         fitted = fit_tree(

@@ -231,7 +231,25 @@ def test_verbose_names_each_candidate_and_the_comparison(capsys):
     X, _ = make_moons(200, noise=0.06, random_state=1)
     _adaptive(2, max_iter=2, random_state=0, verbose=1).fit(X)
     out = capsys.readouterr().out
-    assert out.index("Fitting merge_cost='learned_metric'") < out.index(
-        "Fitting merge_cost='boundary'"
-    )
+    assert out.index("Training learned_metric: ") < out.index("Training boundary: ")
     assert "subsamples: learned_metric 0." in out and "; keeping boundary" in out
+    # The comparison is one line in a log, complete at the subsamples it took.
+    n_subsamples = int(out.split("Stability over ")[1].split()[0])
+    comparing = [line for line in out.splitlines() if line.startswith("Comparing")]
+    assert len(comparing) == 1
+    assert comparing[0].startswith(
+        f"Comparing up to {MAX_SUBSAMPLES} subsamples: 100%|##########| "
+        f"{n_subsamples}/{n_subsamples} ["
+    )
+    assert "subsample/s, difference=+0." in comparing[0]
+
+
+def test_verbose_says_why_no_comparison_was_made(capsys):
+    # A single cluster is stable under either criterion.
+    X, _ = make_moons(60, noise=0.06, random_state=1)
+    _adaptive(1, max_iter=2, random_state=0, verbose=1).fit(X)
+    out = capsys.readouterr().out
+    assert "Comparing" not in out
+    assert out.splitlines()[-1] == (
+        "Keeping learned_metric: the criteria give the same flat clusters"
+    )
