@@ -141,8 +141,118 @@ def load_sets(folder, groups, names):
         yield from load_classic(names)
 
 
+def soft_refine(X, labels, rounds=20, tolerance=1e-6):
+    """EM of the tied, shrunk Gaussian mixture from the partition ``labels``.
+
+    Returns the most probable partition, its metric ``L``, the number of
+    rounds and the final mean log-likelihood per sample.
+    """
+    from scipy.special import logsumexp
+
+    from sklearn_rae._numeric import number_by_first_appearance
+    from sklearn_rae.criteria.whitened_means import (
+        diagonal_shrinkage,
+        inverse_square_root,
+    )
+    from sklearn_rae._numeric import within_residuals
+
+    labels = number_by_first_appearance(labels)
+    n, d = X.shape
+    k = int(labels.max()) + 1
+    responsibility = np.eye(k)[labels]
+    previous = -np.inf
+    for round_ in range(rounds):
+        weights = responsibility.sum(axis=0)
+        means = responsibility.T @ X / weights[:, None]
+        scatter = np.zeros((d, d))
+        for cluster in range(k):
+            centred = X - means[cluster]
+            scatter += (centred * responsibility[:, cluster : cluster + 1]).T @ centred
+        scatter /= n
+        shrinkage = diagonal_shrinkage(within_residuals(X, labels))
+        target = (1 - shrinkage) * scatter
+        target[np.diag_indices_from(target)] += shrinkage * np.diag(scatter)
+        kernel_embed = inverse_square_root(target)
+        Z = X @ kernel_embed
+        M = means @ kernel_embed
+        log_density = (
+            np.log(weights / n)[None, :]
+            - 0.5 * ((Z[:, None, :] - M[None, :, :]) ** 2).sum(axis=2)
+        )
+        total = logsumexp(log_density, axis=1)
+        responsibility = np.exp(log_density - total[:, None])
+        log_likelihood = float(
+            np.mean(total)
+            + np.linalg.slogdet(kernel_embed)[1]
+            - 0.5 * d * np.log(2 * np.pi)
+        )
+        moved = np.argmax(responsibility, axis=1)
+        for cluster in range(k):
+            if not np.any(moved == cluster):
+                moved[np.argmax(responsibility[:, cluster])] = cluster
+        labels = number_by_first_appearance(moved)
+        if abs(log_likelihood - previous) < tolerance:
+            break
+        previous = log_likelihood
+    # The metric of the kept partition's responsibilities, as refine_partition.
+    return labels, kernel_embed, round_ + 1, log_likelihood
+
+
+def _patched_fit(X, k, refine):
+    """The default with ``refine_partition`` of the whitened means replaced."""
+    from sklearn_rae.criteria import whitened_means
+
+    original = whitened_means.refine_partition
+    whitened_means.refine_partition = refine
+    try:
+        model = fit_package(X, k, "auto")
+    finally:
+        whitened_means.refine_partition = original
+    return model
+
+
+def soft(X, k):
+    kept = {}
+
+    def refine(centred, labels, rounds=20):
+        refined, kernel_embed, n_rounds, _ = soft_refine(centred, labels)
+        kept["rounds"] = n_rounds
+        return refined, kernel_embed, n_rounds
+
+    model = _patched_fit(X, k, refine)
+    return model.labels_, model.merge_cost_[0] + str(kept.get("rounds", ""))
+
+
+def soft2(X, k):
+    kept = {}
+
+    def refine(centred, labels, rounds=20):
+        start = ward_labels(unit_free(centred), k)
+        trained = soft_refine(centred, labels)
+        untrained = soft_refine(centred, start)
+        if untrained[3] > trained[3]:
+            kept["start"] = "0"
+            return untrained[:3]
+        kept["start"] = "t"
+        return trained[:3]
+
+    model = _patched_fit(X, k, refine)
+    return model.labels_, model.merge_cost_[0] + kept.get("start", "")
+
+
+def guard(X, k):
+    model = fit_package(X, k, "auto")
+    if model.merge_cost_ != "whitened_means":
+        return model.labels_, "b"
+    Z0 = unit_free(X)
+    start = ward_labels(Z0, k)
+    if within_sum_of_squares(Z0, start) < within_sum_of_squares(Z0, model.labels_):
+        return start, "0"
+    return model.labels_, "w"
+
+
 #: Variants by name: ``(X, k) -> (labels, kept)``.
-VARIANTS = {}
+VARIANTS = {"soft": soft, "soft2": soft2, "guard": guard}
 
 
 def main(argv=None):
