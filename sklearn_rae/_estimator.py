@@ -176,14 +176,20 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         With ``merge_cost="adaptive"`` only: each compared criterion's mean
         adjusted Rand index between its fitted partition and its
         subsamples', or ``None`` when no comparison was made.
-    cut_n_clusters_ : ndarray of shape (k_max,)
+    cut_n_clusters_ : ndarray of shape (n_candidates,)
         With ``n_clusters="auto"`` only: the candidate numbers of clusters,
-        ``1, ..., k_max``.
-    cut_bic_ : ndarray of shape (k_max,)
+        ``1`` and every ``k`` up to the search's end whose clusters all hold
+        at least ``max(2, ceil(log2(n_distinct_rows)))`` distinct rows.
+    cut_persistence_ : ndarray of shape (n_candidates,)
+        With ``n_clusters="auto"`` only: how long each candidate partition
+        lives in the tree, the log ratio of the merge that ends it and the
+        highest merge below that splits one of its clusters (merges that shed
+        smaller fragments do not end it); ``nan`` at ``k = 1``.
+    cut_bic_ : ndarray of shape (n_candidates,)
         With ``n_clusters="auto"`` only: the BIC on the training data of the
-        cut into each of ``cut_n_clusters_`` clusters, so that
-        ``n_clusters_ = cut_n_clusters_[argmin(cut_bic_)]``. Plot one against
-        the other to see how clear the choice is.
+        cut into each of ``cut_n_clusters_`` clusters, which decides among the
+        partitions that persist at least half as long as the longest. Plot
+        both against ``cut_n_clusters_`` to see how clear the choice is.
     n_leaves_ : int
         Number of leaves in the tree, ``n_samples``.
     n_features_in_ : int
