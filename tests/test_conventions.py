@@ -162,3 +162,37 @@ def test_cumulative_heights_are_the_seeds_reconstruction_errors():
     criterion = get_criterion("cumulative")
     tree = criterion.build_tree(model._merger_weights, X)
     np.testing.assert_allclose(model.distances_, tree.linkage[:, 2], rtol=1e-12)
+
+
+def _internal_scores(node):
+    if node.left is None:
+        return []
+    return _internal_scores(node.left) + _internal_scores(node.right) + [node.score]
+
+
+def test_the_seeds_loop_runs_on_merger_with_float64_leaves():
+    # The user guide's snippet: merger_ computes in float64, so the blog's
+    # leaves (float32 constants) are built in float64 instead.
+    tf = pytest.importorskip("tensorflow")
+    from seed_loop import Node, merge
+
+    X = np.random.RandomState(5).normal(size=(9, 3))
+    model = RecursiveAutoencoderClustering(
+        n_clusters=2, merge_cost="cumulative", max_iter=5, random_state=0
+    ).fit(X)
+    assert model.merger_.inputs[0].dtype == "float64"
+    float32_leaves = [
+        Node(i, tf.constant(X[i : i + 1], tf.float32), tf.constant(0.0))
+        for i in range(len(X))
+    ]
+    with pytest.raises(Exception, match="double|float64"):
+        merge(float32_leaves, model.merger_)
+
+    leaves = [
+        Node(i, tf.constant(X[i : i + 1], tf.float64), tf.constant(0.0, tf.float64))
+        for i in range(len(X))
+    ]
+    root = merge(leaves, model.merger_)
+    scores = np.sort([float(score) for score in _internal_scores(root)])
+    np.testing.assert_allclose(scores, np.sort(model.linkage_matrix_[:, 2]), rtol=1e-9)
+    assert float(root.score) == pytest.approx(model.linkage_matrix_[-1, 2], rel=1e-9)
