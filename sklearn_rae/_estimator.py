@@ -549,7 +549,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         the label of the node below the cut (a training sample or a merged
         node) it would merge with at the lowest cost, the earliest on ties.
         Samples are assigned independently; on the training data ``predict``
-        returns ``labels_`` except for duplicates that the tree split. The
+        returns ``labels_`` except for duplicates that the tree split, and
+        except with ``"cumulative"``, whose cost of merging a sample with its
+        own copy is not zero (the user guide says why). The
         user guide says how each criterion finds that node (a KD-tree for
         the embedded criteria, every node for ``"cumulative"``). Data whose
         costs overflow float64 raises a ``ValueError``. A Dask array or
