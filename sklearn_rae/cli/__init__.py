@@ -224,9 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-clusters",
         type=_n_clusters,
         metavar="N",
-        help=f"number of flat clusters, or 'auto' to cut the tree where the "
-        f"BIC of its flat clusters is lowest (default: {IRIS_N_CLUSTERS} for "
-        f"iris, {FILE_N_CLUSTERS} for a file)",
+        help=f"number of flat clusters, or 'auto' to cut the tree where its "
+        "flat clusters persist longest, the BIC deciding between cuts that "
+        f"persist about as long (default: {IRIS_N_CLUSTERS} for iris, "
+        f"{FILE_N_CLUSTERS} for a file)",
     )
     parser.add_argument(
         "--distance-threshold",
