@@ -16,8 +16,13 @@ the classic tables standardised and in raw units as
   the tied mixture as the refinement; kept ``w`` and its rounds), ``soft2``
   (``soft`` from the trained and the untrained cut; ``t`` or ``0`` the start
   kept), ``guard`` (the untrained tree kept, ``0``, where its sum of squares
-  in the unit-free start is lower). The variants and the rule that judged
-  them are in ``docs/default_experiments.md`` (third round).
+  in the unit-free start is lower); fourth round: ``iso`` (Lloyd's algorithm
+  in the unit-free start as the refinement, kept, ``i``, iff its residuals pass
+  a sphericity test, printed as ``(p, max ratio, min ratio)``; else ``w``),
+  ``iso_all`` (the same without the test) and ``oas`` (the refinement's
+  covariance shrunk with OAS's intensity, printed). The variants and the rules
+  that judged them are in ``docs/default_experiments.md`` (third and fourth
+  rounds).
 
 Run from the repository root::
 
@@ -257,8 +262,141 @@ def guard(X, k):
     return model.labels_, "w"
 
 
+def lloyd_unit_free(Xc, labels, rounds=100):
+    """Lloyd's algorithm in the fixed unit-free metric ``Xc diag(1 / std)``."""
+    from sklearn_rae._numeric import number_by_first_appearance
+    from sklearn_rae.criteria.embedded import column_scales
+
+    kernel_embed = np.diag(1.0 / column_scales(Xc))
+    Z = Xc @ kernel_embed
+    labels = number_by_first_appearance(labels)
+    k = int(labels.max()) + 1
+    n_moves = 0
+    for _ in range(rounds):
+        counts = np.bincount(labels, minlength=k)
+        sums = np.zeros((k, Z.shape[1]))
+        np.add.at(sums, labels, Z)
+        means = sums / counts[:, None]
+        distance = np.einsum("ij,ij->i", means, means)[None, :] - 2.0 * Z @ means.T
+        moved = np.argmin(distance, axis=1)
+        for cluster in range(k):
+            if not np.any(moved == cluster):
+                members = np.flatnonzero(labels == cluster)
+                moved[members[np.argmin(distance[members, cluster])]] = cluster
+        moved = number_by_first_appearance(moved)
+        if np.array_equal(moved, labels):
+            break
+        labels = moved
+        n_moves += 1
+    return labels, kernel_embed, n_moves
+
+
+def sphericity(Z, labels):
+    """Whether the residuals of ``labels`` in ``Z`` look spherical.
+
+    Residuals projected off the span of the centred cluster means; their
+    eigenvalues against the Marchenko-Pastur edges with a margin of 1.5.
+    Returns ``(spherical, p, max ratio, min ratio)``.
+    """
+    from sklearn_rae._numeric import within_residuals
+
+    n, d = Z.shape
+    k = int(labels.max()) + 1
+    residuals = within_residuals(Z, labels)
+    means = np.array([Z[labels == c].mean(axis=0) for c in range(k)])
+    means = means - Z.mean(axis=0)
+    u, singular, _ = np.linalg.svd(means.T, full_matrices=True)
+    rank = int(np.sum(singular > 1e-10 * max(singular.max(), 1e-300)))
+    complement = u[:, rank:]
+    p = complement.shape[1]
+    if p < 2:
+        return False, p, float("nan"), float("nan")
+    projected = residuals @ complement
+    values = np.linalg.eigvalsh(projected.T @ projected / n)
+    mean = float(np.mean(values))
+    if not mean > 0:
+        return False, p, float("nan"), float("nan")
+    edge = np.sqrt(p / (n - k))
+    high, low = values.max() / mean, values.min() / mean
+    spherical = high <= 1.5 * (1 + edge) ** 2 and low >= (1 - edge) ** 2 / 1.5
+    return bool(spherical), p, float(high), float(low)
+
+
+def _iso(X, k, test):
+    from sklearn_rae.criteria import whitened_means
+
+    original = whitened_means.refine_partition
+    kept = {}
+
+    def refine(centred, labels, rounds=20):
+        iso_labels, iso_embed, iso_moves = lloyd_unit_free(centred, labels)
+        if test:
+            spherical, p, high, low = sphericity(centred @ iso_embed, iso_labels)
+            kept["test"] = f"{'i' if spherical else 'w'}({p},{high:.2f},{low:.2f})"
+        else:
+            spherical = True
+            kept["test"] = "i"
+        if spherical:
+            return iso_labels, iso_embed, iso_moves
+        return original(centred, labels, rounds)
+
+    model = _patched_fit(X, k, refine)
+    return model.labels_, model.merge_cost_[0] + kept.get("test", "")
+
+
+def iso(X, k):
+    return _iso(X, k, test=True)
+
+
+def iso_all(X, k):
+    return _iso(X, k, test=False)
+
+
+def oas_within_scatter(X, labels):
+    """The refinement's scatter shrunk towards its diagonal by OAS's intensity."""
+    from sklearn.covariance import OAS
+
+    from sklearn_rae._numeric import within_residuals
+
+    residuals = within_residuals(X, labels)
+    scatter = residuals.T @ residuals / residuals.shape[0]
+    spread = np.sqrt(np.mean(residuals**2, axis=0))
+    spread[~(spread > 0)] = 1.0
+    shrinkage = float(OAS(assume_centered=True).fit(residuals / spread).shrinkage_)
+    shrunk = (1 - shrinkage) * scatter
+    shrunk[np.diag_indices_from(shrunk)] += shrinkage * np.diag(scatter)
+    return shrunk, shrinkage
+
+
+def oas(X, k):
+    from sklearn_rae.criteria import whitened_means
+
+    original_refine = whitened_means.refine_partition
+    original_scatter = whitened_means.shrunk_within_scatter
+    kept = {}
+
+    def refine(centred, labels, rounds=20):
+        whitened_means.shrunk_within_scatter = oas_within_scatter
+        try:
+            result = original_refine(centred, labels, rounds)
+        finally:
+            whitened_means.shrunk_within_scatter = original_scatter
+        kept["s"] = f"{oas_within_scatter(centred, result[0])[1]:.3f}"
+        return result
+
+    model = _patched_fit(X, k, refine)
+    return model.labels_, model.merge_cost_[0] + kept.get("s", "")
+
+
 #: Variants by name: ``(X, k) -> (labels, kept)``.
-VARIANTS = {"soft": soft, "soft2": soft2, "guard": guard}
+VARIANTS = {
+    "soft": soft,
+    "soft2": soft2,
+    "guard": guard,
+    "iso": iso,
+    "iso_all": iso_all,
+    "oas": oas,
+}
 
 
 def main(argv=None):

@@ -79,7 +79,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
           within-cluster scatter, shrunk towards its diagonal by the
           Ledoit-Wolf intensity, from a unit-free start; the final flat
           clusters are refined by moving samples to the nearest cluster mean
-          in that metric, and the tree is rebuilt around them. No TensorFlow.
+          in that metric (in ``diag(1 / std)``, as k-means, where the clusters
+          are spherical there), and the tree is rebuilt around them. No
+          TensorFlow.
         - ``"learned_metric"``: the same cost, with ``L`` trained by
           GradientTape and Adam from the identity (the tree is then Ward's)
           with a fixed ``shrinkage`` towards the plain metric.

@@ -12,11 +12,16 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
 from sklearn_rae._cut import cut_linkage
+from sklearn_rae.criteria import whitened_means
 from sklearn_rae.criteria.whitened_means import (
     diagonal_shrinkage,
     inverse_square_root,
+    isotropic_partition,
+    looks_spherical,
+    refine_clusters,
     refine_partition,
     shrunk_within_scatter,
+    sphericity,
     whitened_objective,
 )
 from sklearn_rae.engines.ward import partitioned_ward_tree
@@ -133,6 +138,78 @@ def test_fit_is_a_tree_whose_cut_is_the_labels_and_predict_agrees(blobs):
     assert 1 <= model.n_iter_ <= 3
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.predict(X), model.labels_)
+
+
+def _overlapping_spheres(seed=0, n=2000, d=4, distance=1.6):
+    """Two spherical Gaussian clusters ``distance`` standard deviations apart."""
+    rng = np.random.RandomState(seed)
+    y = np.repeat([0, 1], n // 2)
+    X = rng.normal(size=(n, d)) + np.outer(y, np.full(d, distance / np.sqrt(d)))
+    return X, y
+
+
+def test_sphericity_accepts_spherical_clusters_and_rejects_stretched_ones():
+    X, y = _overlapping_spheres(n=1000, d=6)
+    report = sphericity(X, y)
+    assert report["p"] == 5 and report["n"] == 998
+    assert 1.0 < report["largest"] < 1.3 and 0.7 < report["smallest"] < 1.0
+    assert looks_spherical(X, y)
+    stretched = X * np.array([1, 1, 1, 1, 1, 2.0])  # one column twice as spread
+    assert sphericity(stretched, y)["largest"] > 1.8  # the bound is 1.72 here
+    assert not looks_spherical(stretched, y)
+
+
+def test_sphericity_needs_two_dimensions_off_the_means():
+    X, y = _overlapping_spheres(n=400, d=2)
+    assert sphericity(X, y)["p"] == 1
+    assert not looks_spherical(X, y)
+
+
+@pytest.mark.parametrize("loader", [load_iris, load_wine])
+def test_correlated_classes_keep_the_shared_covariance(loader):
+    X, y = loader(return_X_y=True)
+    centred = X - X.mean(axis=0)
+    _, kernel_embed, _ = isotropic_partition(centred, y)
+    assert not looks_spherical(centred @ kernel_embed, y)
+    refined, _, _ = refine_clusters(centred, y)
+    np.testing.assert_array_equal(refined, refine_partition(centred, y)[0])
+
+
+def test_isotropic_refinement_is_kmeans_in_the_unit_free_metric():
+    X, y = _overlapping_spheres(seed=1, n=600, d=3, distance=3.0)
+    X = X * np.array([0.01, 1.0, 100.0])  # units do not matter
+    centred = X - X.mean(axis=0)
+    start = np.zeros(600, dtype=np.intp)
+    start[::2] = 1
+    labels, kernel_embed, moves = isotropic_partition(centred, start)
+    assert moves > 0
+    np.testing.assert_allclose(np.diag(kernel_embed), 1 / centred.std(axis=0))
+    Z = centred @ kernel_embed
+    means = np.array([Z[labels == c].mean(axis=0) for c in (0, 1)])
+    nearest = np.argmin(((Z[:, None, :] - means[None]) ** 2).sum(axis=2), axis=1)
+    np.testing.assert_array_equal(nearest, labels)  # a fixed point of Lloyd
+    kmeans = KMeans(2, n_init=10, random_state=0).fit(StandardScaler().fit_transform(X))
+    assert adjusted_rand_score(kmeans.labels_, labels) > 0.98
+    assert adjusted_rand_score(y, labels) > 0.7  # 3 standard deviations apart
+
+
+def test_overlapping_spherical_clusters_score_as_kmeans(monkeypatch):
+    # Two clusters 1.6 standard deviations apart in 4 dimensions: the shared
+    # covariance of a hard partition is too narrow across the boundary, and
+    # the classification EM settles on a tilted partition.
+    X, y = _overlapping_spheres()
+    ours = adjusted_rand_score(y, _fit(X, 2).labels_)
+    kmeans = KMeans(2, n_init=10, random_state=0).fit(X)
+    assert ours >= adjusted_rand_score(y, kmeans.labels_) - 0.01
+    monkeypatch.setattr(whitened_means, "refine_clusters", refine_partition)
+    shared_covariance = adjusted_rand_score(y, _fit(X, 2).labels_)
+    assert ours > shared_covariance + 0.03
+
+
+def test_isotropic_path_does_not_depend_on_the_columns_units():
+    X, _ = _overlapping_spheres(seed=2, n=800, d=5, distance=3.0)
+    scales = np.random.RandomState(5).uniform(0.01, 100, X.shape[1])
+    np.testing.assert_array_equal(_fit(X, 2).labels_, _fit(X * scales, 2).labels_)
 
 
 @pytest.fixture

@@ -27,7 +27,20 @@ coordinate descent on the partition (each sample moved to the cluster whose
 mean is nearest in the re-estimated metric, as Lloyd's algorithm moves them
 for k-means), and the tree is rebuilt as Ward's tree inside each refined
 cluster and Ward's tree of the clusters above, so that its cut is the refined
-partition. NumPy and fastcluster only: no TensorFlow."""
+partition.
+
+Where the clusters are spherical in the unit-free metric, k-means' own
+refinement is used instead (:func:`refine_clusters`): a shared covariance
+estimated from a *hard* partition of overlapping clusters is too narrow
+across the boundary (each cluster is truncated there), and the full
+covariance lets the boundary tilt to exploit that, so the coordinate descent
+above settles on a partition that fits its model better than the true one
+does. Lloyd's algorithm in the fixed metric ``diag(1 / std)`` has no such
+freedom. It is kept iff its residuals, off the directions of the cluster
+means, have the eigenvalues of a spherical sample (within a factor
+:data:`SPHERICITY_MARGIN` of the Marchenko-Pastur edges): two Gaussian or
+spherical-shell clusters pass, correlated features (iris, wine,
+breast_cancer, digits) do not. NumPy and fastcluster only: no TensorFlow."""
 
 from __future__ import annotations
 
@@ -38,14 +51,18 @@ from ..engines.graph import GRAPH
 from ..engines.tree import cut_linkage
 from ..engines.ward import WARD, partitioned_ward_tree
 from .base import Trainer
-from .embedded import EmbeddedCriterion, same_partition
+from .embedded import EmbeddedCriterion, column_scales, same_partition
 from .learned_metric import LearnedMetricNodeCosts
 
 __all__ = [
     "WhitenedMeansCriterion",
     "diagonal_shrinkage",
+    "isotropic_partition",
+    "looks_spherical",
+    "refine_clusters",
     "refine_partition",
     "shrunk_within_scatter",
+    "sphericity",
 ]
 
 #: Eigenvalues of the shrunk scatter are floored at this share of their mean,
@@ -54,6 +71,12 @@ __all__ = [
 EIGENVALUE_FLOOR = 1e-6
 #: Most rounds of the partition's refinement.
 REFINEMENT_ROUNDS = 20
+#: Most rounds of Lloyd's algorithm in the unit-free metric.
+ISOTROPIC_ROUNDS = 100
+#: The sphericity test accepts eigenvalue ratios up to this factor beyond the
+#: Marchenko-Pastur edges of a spherical sample (fixed before it was measured,
+#: not tuned: ``docs/default_experiments.md``, fourth round).
+SPHERICITY_MARGIN = 1.5
 
 
 def diagonal_shrinkage(residuals: np.ndarray) -> float:
@@ -139,30 +162,121 @@ def refine_partition(X: np.ndarray, labels: np.ndarray, rounds=REFINEMENT_ROUNDS
         Rounds that moved a sample.
     """
     labels = number_by_first_appearance(labels)
-    k = int(labels.max()) + 1
     n_moves = 0
     kernel_embed = inverse_square_root(shrunk_within_scatter(X, labels)[0])
     for _ in range(rounds):
-        Z = X @ kernel_embed
-        counts = np.bincount(labels, minlength=k)
-        sums = np.zeros((k, Z.shape[1]))
-        np.add.at(sums, labels, Z)
-        means = sums / counts[:, None]
-        distance = (
-            np.einsum("ij,ij->i", means, means)[None, :] - 2.0 * Z @ means.T
-        )  # the samples' own norms do not change the nearest mean
-        moved = np.argmin(distance, axis=1)
-        for cluster in range(k):
-            if not np.any(moved == cluster):
-                members = np.flatnonzero(labels == cluster)
-                moved[members[np.argmin(distance[members, cluster])]] = cluster
-        moved = number_by_first_appearance(moved)
+        moved = nearest_mean_step(X @ kernel_embed, labels)
         if np.array_equal(moved, labels):
             break
         labels = moved
         n_moves += 1
         kernel_embed = inverse_square_root(shrunk_within_scatter(X, labels)[0])
     return labels, kernel_embed, n_moves
+
+
+def nearest_mean_step(Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Every sample of ``Z`` moved to the nearest mean of the clusters ``labels``.
+
+    A cluster that would be emptied keeps its member nearest to its mean.
+    Numbered by first appearance.
+    """
+    k = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=k)
+    sums = np.zeros((k, Z.shape[1]))
+    np.add.at(sums, labels, Z)
+    means = sums / counts[:, None]
+    distance = (
+        np.einsum("ij,ij->i", means, means)[None, :] - 2.0 * Z @ means.T
+    )  # the samples' own norms do not change the nearest mean
+    moved = np.argmin(distance, axis=1)
+    for cluster in range(k):
+        if not np.any(moved == cluster):
+            members = np.flatnonzero(labels == cluster)
+            moved[members[np.argmin(distance[members, cluster])]] = cluster
+    return number_by_first_appearance(moved)
+
+
+def isotropic_partition(X: np.ndarray, labels: np.ndarray, rounds=ISOTROPIC_ROUNDS):
+    """Lloyd's algorithm (k-means) from ``labels`` in the metric ``diag(1 / std)``.
+
+    The metric is fixed (the unit-free start), so this is k-means of the
+    columns scaled to unit variance, started from ``labels`` rather than from
+    random seeds. Returns ``(labels, kernel_embed, n_moves)`` as
+    :func:`refine_partition`.
+    """
+    kernel_embed = np.diag(1.0 / column_scales(X))
+    Z = X @ kernel_embed
+    labels = number_by_first_appearance(labels)
+    n_moves = 0
+    for _ in range(rounds):
+        moved = nearest_mean_step(Z, labels)
+        if np.array_equal(moved, labels):
+            break
+        labels = moved
+        n_moves += 1
+    return labels, kernel_embed, n_moves
+
+
+def sphericity(Z: np.ndarray, labels: np.ndarray) -> dict:
+    """How spherical the clusters ``labels`` of ``Z`` are, without labels of truth.
+
+    The within-cluster residuals are projected off the span of the centred
+    cluster means (the directions a hard boundary truncates, rank ``r``),
+    leaving ``p = d - r`` dimensions. Returns ``p`` and the largest and
+    smallest eigenvalue of the residuals' scatter there as ratios to their
+    mean (``nan`` when ``p < 2`` or the residuals have no spread).
+    """
+    n, d = Z.shape
+    k = int(labels.max()) + 1
+    residuals = within_residuals(Z, labels)
+    means = (Z - residuals) - Z.mean(axis=0)  # each sample's centred cluster mean
+    basis, singular, _ = np.linalg.svd(means.T @ means, hermitian=True)
+    rank = int(np.sum(singular > 1e-10 * max(float(singular[0]), np.finfo(float).tiny)))
+    p = d - rank
+    report = {"p": p, "n": n - k, "largest": np.nan, "smallest": np.nan}
+    if p < 2:
+        return report
+    projected = residuals @ basis[:, rank:]
+    values = np.linalg.eigvalsh(projected.T @ projected / n)
+    mean = float(np.mean(values))
+    if mean > 0:
+        report["largest"] = float(values[-1] / mean)
+        report["smallest"] = float(values[0] / mean)
+    return report
+
+
+def looks_spherical(Z: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether the clusters ``labels`` of ``Z`` pass the sphericity test.
+
+    With ``p`` and the eigenvalue ratios of :func:`sphericity` and ``m`` the
+    samples less the clusters, the largest ratio must be at most
+    ``SPHERICITY_MARGIN * (1 + sqrt(p / m))^2`` and the smallest at least
+    ``(1 - sqrt(p / m))^2 / SPHERICITY_MARGIN``: the Marchenko-Pastur edges
+    of the eigenvalues of a spherical sample, widened by the margin. Fewer
+    than two dimensions off the means (``p < 2``) cannot be tested and fail.
+    """
+    report = sphericity(Z, labels)
+    if not np.isfinite(report["largest"]):
+        return False
+    edge = np.sqrt(report["p"] / max(report["n"], 1))
+    return bool(
+        report["largest"] <= SPHERICITY_MARGIN * (1.0 + edge) ** 2
+        and report["smallest"] >= (1.0 - edge) ** 2 / SPHERICITY_MARGIN
+    )
+
+
+def refine_clusters(X: np.ndarray, labels: np.ndarray):
+    """The refinement of the final tree's cut ``labels`` of the centred ``X``.
+
+    Lloyd's algorithm in the unit-free metric (:func:`isotropic_partition`)
+    where its clusters pass :func:`looks_spherical`, otherwise the
+    classification EM with the shared covariance (:func:`refine_partition`).
+    Returns ``(labels, kernel_embed, n_moves)``.
+    """
+    isotropic, kernel_embed, n_moves = isotropic_partition(X, labels)
+    if looks_spherical(X @ kernel_embed, isotropic):
+        return isotropic, kernel_embed, n_moves
+    return refine_partition(X, labels)
 
 
 class ExactMetricTrainer(Trainer):
@@ -246,14 +360,16 @@ class WhitenedMeansCriterion(EmbeddedCriterion):
     def refine(self, weights, X, tree, labels, adjacency=None):
         """Refine the flat clusters and rebuild the tree around them.
 
-        Not with a connectivity graph, whose clusters must stay connected.
+        :func:`refine_clusters`: k-means in the unit-free metric where the
+        clusters are spherical there, else the classification EM. Not with
+        a connectivity graph, whose clusters must stay connected.
         """
         if labels.max() == 0 or adjacency is not None:
             return None
         centred = X - center_of(X)
         if not np.trace(shrunk_within_scatter(centred, labels)[0]) > 0:
             return None  # every cluster is a point: nothing to refine
-        refined, kernel_embed, _ = refine_partition(centred, labels)
+        refined, kernel_embed, _ = refine_clusters(centred, labels)
         weights = {**weights, "kernel_embed": kernel_embed}
         points = centred @ kernel_embed
         return weights, partitioned_ward_tree(points, refined, self.loss_scale(weights))
