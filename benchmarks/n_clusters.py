@@ -181,9 +181,7 @@ def blobs_table(tree, skip_grid, skip_auto, cache):
         if not skip_grid:
             picks["GridSearchCV (score)"] = grid_search_choice(X, range(2, 10))[0]
         if not skip_auto:
-            picks["n_clusters=auto"] = auto_choice(X)
-        if not skip_grid and len(X) <= GRID_MAX_SAMPLES:
-            picks["GridSearchCV (score)"] = grid_search_choice(X, range(2, 13))[0]
+            picks["n_clusters=auto"] = auto_choice(X)[0]
         picks["GaussianMixture BIC"] = bic_choice(X, list(range(1, 10)))[0]
         seconds = time.perf_counter() - start
         for name in names:

@@ -324,6 +324,10 @@ def _message(choice_k, k_min, k_max, k_max_requested, limit, m, n_distinct, d):
                 f"distinct rows"
             )
         parts.append(f"the range stops at {k_max} instead of {k_max_requested}: {why}")
+        if not (choice_k == k_max and k_max > k_min):  # else already said
+            parts.append(
+                f"pass n_clusters explicitly if you expect more than {k_max} clusters"
+            )
     if not parts:
         return None
     return (

@@ -197,6 +197,7 @@ def test_range_cut_short_by_few_samples():
     assert choice.range_cut_short
     assert choice.range_limit == "n_samples"
     assert "stops at 4 instead of 30" in choice.message
+    assert "pass n_clusters explicitly if you expect more than 4" in choice.message
     assert choice.n_clusters == 2
 
 
@@ -207,6 +208,7 @@ def test_range_cut_short_by_parameters():
     assert choice.k_max == 3
     assert choice.range_limit == "parameters"
     assert "mixture weights and means" in choice.message
+    assert "pass n_clusters explicitly" in choice.message
 
 
 def test_scores_are_the_deciding_criterion():
