@@ -28,7 +28,11 @@ from ._resources import check_memory
 from ._selection import SELECTIONS, CandidateFits
 from ._training import TrainingResult, prepare_worker_process, train
 from .criteria import MERGE_COST_NAMES, get_criterion
-from .engines.graph import component_warnings, symmetric_adjacency
+from .engines.graph import (
+    component_warnings,
+    estimate_adjacency_memory,
+    symmetric_adjacency,
+)
 
 __all__ = ["RecursiveAutoencoderClustering"]
 
@@ -512,6 +516,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         connectivity = self.connectivity
         if callable(connectivity):
             connectivity = connectivity(X)
+        check_memory(estimate_adjacency_memory(connectivity, len(X)), self.memory_limit)
         return symmetric_adjacency(connectivity, X.shape[0])
 
     def _criterion(self):
