@@ -131,9 +131,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         edges with ``connectivity``, ``O(n_samples * n_features)`` otherwise)
         and the merge encoder's ``O(n_features**2)`` weights and their
         training. ``"auto"`` is the least of the memory the operating system
-        reports as available, the cgroup's remaining limit and the remaining
-        address space (``ulimit -v``); ``None`` disables the check. A fit that
-        would exceed it raises a ``MemoryError`` before allocating.
+        reports as available, the cgroup's remaining limit, the remaining
+        address space (``ulimit -v``) and, under strict overcommit, the
+        remaining commit limit, less what TensorFlow's runtime takes when a
+        fit trains before TensorFlow is imported; ``None`` disables the check.
+        A fit that would exceed it raises a ``MemoryError`` before allocating.
     connectivity : array-like, sparse matrix, callable or None, default=None
         Which samples may merge, as in
         :class:`~sklearn.cluster.AgglomerativeClustering`: an adjacency matrix
