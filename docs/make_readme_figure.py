@@ -24,8 +24,8 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
     plot_dendrogram(model, ax=ax)
     ax.set_title(
-        f"iris (standardized): merge_cost={model.merge_cost!r}, "
-        f"{model.n_iter_} training steps, {model.n_clusters_} clusters"
+        f"iris (standardized): merge_cost={model.merge_cost!r} "
+        f"kept {model.merge_cost_!r}, {model.n_clusters_} clusters"
     )
     OUTPUT.parent.mkdir(exist_ok=True)
     fig.savefig(OUTPUT, dpi=100)

@@ -21,10 +21,16 @@ merge heights, non-decreasing (a running maximum is taken if they are not).
 3. A ``k >= 2`` is a candidate if every cluster of the cut holds at least
    ``m`` distinct rows; ``k = 1`` is a candidate when ``k_min = 1``.
 4. The *persistence* of the cut into ``k`` clusters is ``log h[n-k] - log
-   h[n-k-1]``: the log ratio between the merge that ends the partition (it
-   joins two of its clusters) and the highest merge inside its clusters
-   (where the partition begins). Raising all heights to a power and scaling
-   them (``c h**p``) scales every persistence by ``p`` and leaves the choice
+   h[n-j-1]``: the log ratio between the merge that ends the partition (it
+   joins two of its clusters) and the highest merge below it that splits
+   one of its clusters into two of at least ``m`` distinct rows, or leaves
+   one with fewer (where the partition begins). The cuts into ``k + 1 ..
+   j`` clusters still hold the same ``k`` clusters of at least ``m``
+   distinct rows and fragments shed from them: as in HDBSCAN's condensed
+   tree, a cluster that loses fewer than ``m`` rows lives on. Where the next
+   cut sheds no fragment, ``j = k`` and the persistence is ``log h[n-k] -
+   log h[n-k-1]``. Raising all heights to a power and scaling them (``c
+   h**p``) scales every persistence by ``p`` and leaves the choice
    unchanged, so the heights' units do not matter.
 5. The pick is ``k = 1`` if the BIC of the tied Gaussian mixture each cut
    defines (complete-data likelihood, see
@@ -98,7 +104,10 @@ class NClustersChoice:
         Whether the pick maximises ``scores`` (persistence) or minimises it
         (BIC).
     persistence : ndarray of shape (n_candidates,)
-        ``log h[n-k] - log h[n-k-1]`` of each candidate; ``nan`` at ``k = 1``.
+        ``log h[n-k] - log h[n-j-1]`` of each candidate, where the cuts into
+        ``k .. j`` clusters all hold the same ``k`` clusters of at least
+        ``min_cluster_size`` distinct rows (and fragments shed from them);
+        ``nan`` at ``k = 1``.
     persistent : ndarray of shape (n_candidates,), dtype=bool
         The tree's persistent levels: the ``k >= 2`` whose persistence is at
         least ``1 / PERSISTENT_LEVEL_FACTOR`` of the largest (all ``False`` when
@@ -211,32 +220,74 @@ def _node_extents(linkage, n):
     return size, start, order
 
 
-def _smallest_clusters(linkage, n, row_ids, k_max):
-    """For k = 1..k_max, the fewest distinct rows in a cluster of the cut."""
+def _cut_statistics(linkage, n, row_ids, k_max, m):
+    """The smallest clusters of the cuts into 1..k_max, and how long each lasts.
+
+    Returns ``smallest``, the fewest distinct rows in a cluster of the cut
+    into ``k`` clusters (``smallest[k - 1]``), and ``last``: for every ``k``
+    whose clusters all hold at least ``m`` distinct rows, the largest ``j >=
+    k`` such that every cut into ``k .. j`` clusters still has exactly ``k``
+    clusters of at least ``m`` distinct rows (the others are fragments shed
+    from them); ``last[k - 1] = 0`` for the other ``k``. Past ``k_max`` the
+    cuts are followed only while such a partition lasts.
+    """
     size, start, order = _node_extents(linkage, n)
+    all_distinct = int(row_ids.max()) + 1 == n
     cache = {}
 
     def distinct(node):
+        if all_distinct:
+            return int(size[node])
         if node not in cache:
             members = order[start[node] : start[node] + size[node]]
             cache[node] = len(np.unique(row_ids[members]))
         return cache[node]
 
-    smallest = np.empty(k_max, dtype=np.intp)
-    active = {2 * n - 2}
-    smallest[0] = distinct(2 * n - 2)
-    for k in range(2, k_max + 1):
+    def large_child(child, sibling, parent_distinct):
+        # A lower bound of its distinct rows spares counting them, mostly.
+        if size[child] < m:
+            return False
+        return parent_distinct - size[sibling] >= m or distinct(child) >= m
+
+    smallest = np.zeros(k_max, dtype=np.intp)
+    last = np.zeros(k_max, dtype=np.intp)
+    root = 2 * n - 2
+    smallest[0] = distinct(root)
+    large = {root: smallest[0] >= m}  # the cut's clusters: at least m rows?
+    n_large = int(large[root])
+    open_levels = []  # the k >= 2 whose partition still lasts
+    k = 1
+    while k < n and (k < k_max or open_levels):
+        k += 1
         step = n - k  # the merge this cut undoes, last first
-        active.remove(n + step)
-        active.update((int(linkage[step, 0]), int(linkage[step, 1])))
-        smallest[k - 1] = min(distinct(node) for node in active)
-    return smallest
+        node = n + step
+        left, right = int(linkage[step, 0]), int(linkage[step, 1])
+        if large.pop(node):
+            whole = distinct(node)
+            large[left] = large_child(left, right, whole)
+            large[right] = large_child(right, left, whole)
+            n_large += int(large[left]) + int(large[right]) - 1
+        else:  # no part of a small cluster is large
+            large[left] = large[right] = False
+        if k <= k_max:
+            smallest[k - 1] = min(distinct(cluster) for cluster in large)
+        for level in [level for level in open_levels if n_large != level]:
+            last[level - 1] = k - 1
+            open_levels.remove(level)
+        if k <= k_max and n_large == k:
+            open_levels.append(k)
+    return smallest, last
 
 
-def _persistence(heights, n, ks):
-    """``log h[n-k] - log h[n-k-1]`` for each ``k >= 2`` of ``ks``."""
+def _persistence(heights, n, ks, last):
+    """``log h[n-k] - log h[n-j-1]`` for each ``k >= 2`` of ``ks``, ``j = last[k-1]``.
+
+    From the merge that ends the partition into ``k`` clusters down to the
+    highest merge below it that splits one of its clusters into two of at
+    least ``m`` distinct rows (or leaves one with fewer than ``m``).
+    """
     above = heights[n - ks]
-    below = heights[n - ks - 1]
+    below = heights[n - last[ks - 1] - 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         values = np.log(above) - np.log(below)
     values[above == below] = 0.0  # equal heights, zero included
@@ -350,7 +401,7 @@ def choose_n_clusters(
         )
 
     ks = np.arange(1, k_max_used + 1)
-    smallest = _smallest_clusters(linkage, n, row_ids, k_max_used)
+    smallest, last = _cut_statistics(linkage, n, row_ids, k_max_used, m)
     keep = (ks >= k_min) & ((ks == 1) | (smallest >= m))
     candidates = ks[keep]
     if len(candidates) == 0:
@@ -361,7 +412,7 @@ def choose_n_clusters(
     heights = np.maximum.accumulate(linkage[:, 2]) if n > 1 else linkage[:, 2]
     persistence = np.full(len(candidates), np.nan)
     split = candidates >= 2
-    persistence[split] = _persistence(heights, n, candidates[split])
+    persistence[split] = _persistence(heights, n, candidates[split], last)
 
     full_bic = cut_path(X, linkage, k_max_used).bic
     bic = full_bic[candidates - 1]

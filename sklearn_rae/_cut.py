@@ -88,6 +88,17 @@ class Cut:
         labels = cut_linkage(linkage, n_clusters=flat.n_clusters)
         return CutResult(labels, int(labels.max()) + 1, flat.path)
 
+    def in_costs(self, criterion) -> Cut:
+        """This cut with its ``distance_threshold`` in ``criterion``'s costs.
+
+        A threshold is given in the heights of the exported linkage matrix
+        (SciPy's units for the embedded criteria); the trees are built and
+        cut in merge costs.
+        """
+        if self.distance_threshold is None:
+            return self
+        return Cut(distance_threshold=criterion.cost_of_height(self.distance_threshold))
+
     def fixed_on(self, X: np.ndarray, linkage: np.ndarray, finite: bool = True) -> Cut:
         """This cut with ``"auto"`` replaced by the number chosen on one tree.
 

@@ -23,7 +23,6 @@ from ._dask import is_dask_collection, predict_dask
 from ._fitted_tree import fit_tree
 from ._likelihood import mixture_log_likelihood, mixture_n_parameters
 from ._numeric import check_finite_differences, overflow_error
-from ._progress import TrainingProgress
 from ._resources import check_memory
 from ._selection import SELECTIONS, CandidateFits
 from ._training import TrainingResult, prepare_worker_process, train
@@ -64,8 +63,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         chosen in the same way on the first step's tree (Ward's tree of the
         first batch), and the final tree is cut afresh.
     distance_threshold : float or None, default=None
-        The linkage height at and above which clusters are not merged. If not
-        ``None``, ``n_clusters`` must be ``None``.
+        The linkage height (``linkage_matrix_[:, 2]``, in SciPy's units) at
+        and above which clusters are not merged. If not ``None``,
+        ``n_clusters`` must be ``None``.
     merge_cost : {"auto", "whitened_means", "learned_metric", "boundary", \
             "adaptive", "cumulative"}, default="auto"
         The merge criterion (the user guide defines each):
@@ -155,12 +155,13 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         entropy rather than NumPy's global ``RandomState``: a fit never changes
         NumPy's or TensorFlow's global random state.
     verbose : int, default=0
-        ``0`` prints nothing; ``1`` or more shows progress over the training
-        steps with the tree objective: Keras' progress bar on a terminal, a
-        plain line otherwise at every tenth of the steps and after any step
-        that ends 5 seconds or more after the last line. It then reports the
-        final tree build: a line when it starts (with the engine), the time
-        elapsed every 5 seconds, and its duration.
+        ``0`` prints nothing; ``1`` or more prints a line per stage of the fit:
+        training a criterion (with the tree objective as ``loss``), building
+        a tree (with its engine), comparing subsamples, and a selection's
+        choice; training that stops at ``max_iter`` before converging says
+        so. On a terminal or in a notebook the stages with steps are tqdm
+        bars with the rate and the time left; in a log or a pipe a stage
+        prints its line when it ends, and one every 5 seconds while it runs.
 
     Attributes
     ----------
@@ -181,14 +182,20 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         With ``merge_cost="adaptive"`` only: each compared criterion's mean
         adjusted Rand index between its fitted partition and its
         subsamples', or ``None`` when no comparison was made.
-    cut_n_clusters_ : ndarray of shape (k_max,)
+    cut_n_clusters_ : ndarray of shape (n_candidates,)
         With ``n_clusters="auto"`` only: the candidate numbers of clusters,
-        ``1, ..., k_max``.
-    cut_bic_ : ndarray of shape (k_max,)
+        ``1`` and every ``k`` up to the search's end whose clusters all hold
+        at least ``max(2, ceil(log2(n_distinct_rows)))`` distinct rows.
+    cut_persistence_ : ndarray of shape (n_candidates,)
+        With ``n_clusters="auto"`` only: how long each candidate partition
+        lives in the tree, the log ratio of the merge that ends it and the
+        highest merge below that splits one of its clusters (merges that shed
+        smaller fragments do not end it); ``nan`` at ``k = 1``.
+    cut_bic_ : ndarray of shape (n_candidates,)
         With ``n_clusters="auto"`` only: the BIC on the training data of the
-        cut into each of ``cut_n_clusters_`` clusters, so that
-        ``n_clusters_ = cut_n_clusters_[argmin(cut_bic_)]``. Plot one against
-        the other to see how clear the choice is.
+        cut into each of ``cut_n_clusters_`` clusters, which decides among the
+        partitions that persist at least half as long as the longest. Plot
+        both against ``cut_n_clusters_`` to see how clear the choice is.
     n_leaves_ : int
         Number of leaves in the tree, ``n_samples``.
     n_features_in_ : int
@@ -200,15 +207,21 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         The children of each non-leaf node, as in
         :class:`~sklearn.cluster.AgglomerativeClustering`: values below
         ``n_samples`` are samples, a value ``i >= n_samples`` is the node made
-        by merge ``i - n_samples``. The first child is the merge encoder's first
-        input.
+        by merge ``i - n_samples``. The smaller node id comes first, as in
+        SciPy, except for ``"cumulative"``, whose first child is the merge
+        encoder's first input.
     distances_ : ndarray of shape (n_samples - 1,)
         Height of each merge, ``linkage_matrix_[:, 2]``.
     linkage_matrix_ : ndarray of shape (n_samples - 1, 4)
         The tree in SciPy's linkage format (float64): row ``i`` creates node
         ``n_samples + i`` from the nodes in its first two columns, at the height
         in the third, with the leaf count in the fourth. Heights never decrease
-        (:func:`scipy.cluster.hierarchy.is_monotonic` holds).
+        (:func:`scipy.cluster.hierarchy.is_monotonic` holds) and are in SciPy's
+        units: Ward's distance in the learned embedding for the embedded
+        criteria (untrained, ``"learned_metric"`` gives
+        :func:`scipy.cluster.hierarchy.ward`'s matrix), the seed's
+        reconstruction error for ``"cumulative"`` (the user guide has the
+        table).
     merger_ : keras.Model
         The trained merge encoder: inputs ``[a, b]``, outputs ``[h, c, o]``
         (hidden vector, concatenation, reconstruction). Built from the fitted
@@ -400,6 +413,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         fit's own (wide data, a disconnected graph), and the fitted tree.
         """
         n_samples, n_features = X.shape
+        cut = cut.in_costs(criterion)
         max_iter = self.max_iter if max_iter is None else max_iter
         trains = max_iter > 0 and trained is None
         check_memory(
@@ -430,9 +444,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
                 batch_size=min(n_samples, batch_size),
                 random_state=random_state,
                 adjacency=adjacency,
-                progress=TrainingProgress(max_iter)
-                if self.verbose and trains
-                else None,
+                verbose=self.verbose,
             )
         trained.warnings[:0] = caught
         fitted = fit_tree(
@@ -471,10 +483,12 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self.__dict__.update(described)
         self.loss_curve_ = training.loss_curve
         self.n_iter_ = len(training.loss_curve)
-        self.linkage_matrix_ = tree.linkage
-        self.children_ = tree.linkage[:, :2].astype(np.intp)
-        self.distances_ = tree.linkage[:, 2].copy()
-        self.n_leaves_ = tree.linkage.shape[0] + 1
+        # The engines work in merge costs; SciPy's units for the user.
+        linkage = get_criterion(name, self.shrinkage).scipy_linkage(tree)
+        self.linkage_matrix_ = linkage
+        self.children_ = linkage[:, :2].astype(np.intp)
+        self.distances_ = linkage[:, 2].copy()
+        self.n_leaves_ = linkage.shape[0] + 1
         self.labels_ = flat.labels
         self.n_clusters_ = flat.n_clusters
         # Built now so that predict does not change the estimator; rebuilt
@@ -542,7 +556,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         the label of the node below the cut (a training sample or a merged
         node) it would merge with at the lowest cost, the earliest on ties.
         Samples are assigned independently; on the training data ``predict``
-        returns ``labels_`` except for duplicates that the tree split. The
+        returns ``labels_`` except for duplicates that the tree split, and
+        except with ``"cumulative"``, whose cost of merging a sample with its
+        own copy is not zero (the user guide says why). The
         user guide says how each criterion finds that node (a KD-tree for
         the embedded criteria, every node for ``"cumulative"``). Data whose
         costs overflow float64 raises a ``ValueError``. A Dask array or

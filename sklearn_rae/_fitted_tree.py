@@ -59,7 +59,7 @@ def fit_tree(criterion, weights, X, *, cut, adjacency=None, verbose=0) -> Fitted
     """
     n_samples = X.shape[0]
     engine = criterion.describe_engine(graph=adjacency is not None)
-    with report_tree_build(n_samples, engine, verbose):
+    with report_tree_build(criterion.name, n_samples, engine, verbose):
         with np.errstate(over="ignore", invalid="ignore"):
             tree = criterion.build_tree(weights, X, adjacency)
     if not finite(tree.costs):

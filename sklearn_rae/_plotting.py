@@ -243,7 +243,7 @@ def plot_dendrogram(
     if not np.any(linkage[:, 2] > 0):
         ax.set_ylim(0, 1)
     scale_words = _set_height_scale(ax, height_scale, linkage[:, 2])
-    ax.set_ylabel("merge cost (linkage height)" + scale_words)
+    ax.set_ylabel("height" + scale_words)
     if kwargs.get("truncate_mode") is not None:
         ax.set_xlabel("sample index, or (number of samples) of a truncated node")
     else:

@@ -45,6 +45,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
+from ._progress import StepProgress, say
 from ._resources import check_memory
 from .criteria import MERGE_COST_NAMES, get_criterion
 from .engines.tree import cut_linkage
@@ -138,7 +139,7 @@ def subsample_stability(criterion, weights, X, labels, n_clusters, kept):
     return adjusted_rand_score(labels, subsample_labels)
 
 
-def compare_stability(candidates, X, random_state):
+def compare_stability(candidates, X, random_state, progress=None):
     """Which of two fitted criteria gives the more stable flat clusters.
 
     Parameters
@@ -150,6 +151,9 @@ def compare_stability(candidates, X, random_state):
         The samples both were fitted on.
     random_state : numpy.random.RandomState
         Draws the subsamples.
+    progress : StepProgress or None
+        Told of every subsample compared (``progress.update(count,
+        postfix)``), with the mean difference so far after each round.
 
     Returns
     -------
@@ -158,6 +162,7 @@ def compare_stability(candidates, X, random_state):
     n_samples = X.shape[0]
     n_kept = int(round(SUBSAMPLE_FRACTION * n_samples))
     scores = [[], []]
+    summary = ""
     while True:
         for _ in range(ROUND_SIZE):
             kept = np.sort(random_state.choice(n_samples, n_kept, replace=False))
@@ -167,10 +172,15 @@ def compare_stability(candidates, X, random_state):
                 scored.append(
                     subsample_stability(criterion, weights, X, labels, n_clusters, kept)
                 )
+            if progress is not None:
+                progress.update(len(scores[0]), summary)
         differences = np.subtract(scores[1], scores[0])
         mean = differences.mean()
         count = differences.shape[0]
         standard_error = differences.std(ddof=1) / np.sqrt(count)
+        summary = f"difference={mean:+.3f}, SE={standard_error:.3f}"
+        if progress is not None:
+            progress.update(count, summary)
         decided = abs(mean) >= STOP_STANDARD_ERRORS * standard_error
         if count >= MAX_SUBSAMPLES or (count >= MIN_SUBSAMPLES and decided):
             break
@@ -246,6 +256,10 @@ class StabilitySelection:
         """Fit the candidates with ``fits`` and keep the more stable."""
         names = self.candidates
         if fits.adjacency is not None:
+            fits.say(
+                f"Fitting {names[0]} alone: stability on subsamples is not "
+                "compared along a connectivity graph"
+            )
             training, fitted = fits.fit(names[0], X)
             return SelectionResult(names[0], training, fitted, {"stability_": None})
         subset = None
@@ -270,9 +284,23 @@ class StabilitySelection:
             ],
             X_compared,
             fits.comparison_random_state(),
+            fits.progress,
         )
         stability = None
-        if comparison is not None:
+        if comparison is None:
+            same = all(
+                np.array_equal(results[0][1].cut.labels, fitted.cut.labels)
+                for _, fitted in results[1:]
+            )
+            fits.say(
+                f"Keeping {names[0]}: "
+                + (
+                    "the criteria give the same flat clusters"
+                    if same
+                    else "too few samples or clusters to compare stability"
+                )
+            )
+        else:
             stability = dict(zip(names, comparison.stability.tolist(), strict=True))
             fits.say(
                 f"Stability over {comparison.n_subsamples} subsamples: "
@@ -288,7 +316,9 @@ class StabilitySelection:
             names[chosen], training, fitted, {"stability_": stability}
         )
 
-    def choose(self, fits, X, random_state) -> tuple[int, StabilityComparison | None]:
+    def choose(
+        self, fits, X, random_state, progress=None
+    ) -> tuple[int, StabilityComparison | None]:
         """Which of the fitted candidates to keep, and the comparison if any.
 
         Parameters
@@ -298,6 +328,9 @@ class StabilitySelection:
         X : ndarray of shape (n_samples, n_features)
         random_state : numpy.random.RandomState
             Draws the subsamples.
+        progress : callable or None
+            ``progress(description, total, unit)`` gives the
+            :class:`~sklearn_rae._progress.StepProgress` of a comparison.
 
         Returns
         -------
@@ -315,7 +348,22 @@ class StabilitySelection:
             np.array_equal(fits[0][2], labels) for _, _, labels, _ in fits[1:]
         ):
             return 0, None
-        comparison = compare_stability(fits, X, random_state)
+        steps = None
+        if progress is not None:
+            steps = progress(
+                f"Comparing up to {MAX_SUBSAMPLES} subsamples",
+                MAX_SUBSAMPLES,
+                "subsample",
+            )
+        try:
+            comparison = compare_stability(fits, X, random_state, steps)
+        except BaseException:
+            if steps is not None:
+                steps.close()
+            raise
+        if steps is not None:
+            # The comparison stops once it is decided: it is complete.
+            steps.close(complete=True)
         return comparison.chosen, comparison
 
 
@@ -448,7 +496,6 @@ class CandidateFits:
 
     def fit(self, name, X, untrained=False):
         """Train candidate ``name`` on ``X`` (not with ``untrained``) and fit it."""
-        self.say(f"Fitting merge_cost={name!r}")
         return self.estimator._fit_criterion(
             self.criterion(name),
             X,
@@ -476,8 +523,15 @@ class CandidateFits:
         return np.random.RandomState(self.seed)
 
     def say(self, text):
+        """Print ``text`` in a verbose fit."""
         if self.estimator.verbose:
-            print(text, flush=True)
+            say(text)
+
+    def progress(self, description, total, unit):
+        """A stage's :class:`StepProgress` in a verbose fit, otherwise None."""
+        if self.estimator.verbose:
+            return StepProgress(description, total, unit)
+        return None
 
 
 #: The selections by name.

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._numeric import finite
+from ._progress import TrainingProgress
 from .engines.graph import connected_batch
 
 __all__ = ["BlowUpWatch", "TrainingResult", "prepare_worker_process", "train"]
@@ -150,7 +151,7 @@ def train(
     batch_size: int,
     random_state: np.random.RandomState,
     adjacency=None,
-    progress=None,
+    verbose=0,
 ) -> TrainingResult:
     """Initialise and train ``criterion``'s merge encoder on ``X``.
 
@@ -172,21 +173,24 @@ def train(
         Draws the initial weights and the batches.
     adjacency : sparse matrix or None
         The connectivity graph: batches are then connected neighbourhoods.
-    progress : TrainingProgress or None
-        Told about every step and about convergence.
+    verbose : int
+        With a positive value, training shows its progress and how it ended
+        (:class:`~sklearn_rae._progress.TrainingProgress`).
 
     Returns
     -------
     TrainingResult
     """
-    n_samples, n_features = X.shape
-    weights = previous = criterion.initial_weights(X, random_state)
+    weights = criterion.initial_weights(X, random_state)
     result = TrainingResult(weights)
+    # Whether max_iter, rather than the criterion's own number of steps,
+    # limits training.
+    limited_by_max_iter = criterion.max_steps is None or max_iter <= criterion.max_steps
+    requested_max_iter = max_iter
     if criterion.max_steps is not None:
         max_iter = min(max_iter, criterion.max_steps)
     if max_iter == 0:
         return result
-    trainer = criterion.make_trainer(weights, learning_rate)
     n_clusters = cut.fixed_n_clusters
     if criterion.trains_on_cut and n_clusters is not None and n_clusters >= batch_size:
         result.warnings.append(
@@ -197,6 +201,58 @@ def train(
                 "trained on whole trees; raise batch_size above n_clusters.",
             )
         )
+    progress = None
+    if verbose:
+        # Shown before the trainer is made, which may import TensorFlow.
+        progress = TrainingProgress(criterion.name, max_iter, requested_max_iter)
+    outcome = "interrupted"
+    try:
+        trainer = criterion.make_trainer(weights, learning_rate)
+        if progress is not None:
+            progress.started()
+        outcome = _run_steps(
+            criterion,
+            X,
+            trainer,
+            result,
+            weights,
+            cut=cut,
+            max_iter=max_iter,
+            batch_size=batch_size,
+            random_state=random_state,
+            adjacency=adjacency,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            if outcome == "not converged":
+                outcome = "max_iter" if limited_by_max_iter else "done"
+            progress.finish(outcome)
+    return result
+
+
+def _run_steps(
+    criterion,
+    X,
+    trainer,
+    result,
+    weights,
+    *,
+    cut,
+    max_iter,
+    batch_size,
+    random_state,
+    adjacency,
+    progress,
+) -> str:
+    """The training loop of :func:`train`; sets ``result.weights``.
+
+    Returns how it ended: ``"converged"``, ``"not converged"`` (every step
+    taken before the convergence check was met), ``"done"`` (every step, for
+    a criterion without a check), ``"nothing to learn"`` or ``"diverged"``.
+    """
+    n_samples = X.shape[0]
+    previous = weights
     watch = BlowUpWatch(log_objective=criterion.log_objective)
     convergence = criterion.convergence_check(X) if criterion.trains_on_cut else None
     training_cut = None
@@ -224,7 +280,9 @@ def train(
                 training_cut = cut.fixed_on(batch, tree.linkage, tree_is_finite)
             below_cut = training_cut.below_cut(tree.linkage, n_samples)
             if tree_is_finite and not np.any(tree.costs[below_cut > 0]):
-                break  # the flat clusters are points: nothing to learn
+                # The flat clusters are points: nothing to learn.
+                result.weights = weights
+                return "nothing to learn"
         if tree_is_finite:
             loss = trainer.step(batch, tree, below_cut)
             new_weights = trainer.weights()
@@ -234,13 +292,13 @@ def train(
             # ``weights`` already overflow: keep the step before them.
             result.warnings.append(_diverged(step, max_iter, f"tree objective {loss}"))
             result.weights = previous
-            return result
+            return "diverged"
         if watch.blew_up(loss):
             result.warnings.append(
                 _diverged(step, max_iter, watch.describe(loss), watch.keeping)
             )
             result.weights = watch.best_weights
-            return result
+            return "diverged"
         watch.record(loss, weights)
         result.loss_curve.append(loss)
         if not all(map(finite, new_weights.values())):
@@ -249,15 +307,14 @@ def train(
                 _diverged(step, max_iter, "weights not finite after it")
             )
             result.weights = weights
-            return result
+            return "diverged"
         previous, weights = weights, new_weights
         if progress is not None:
             progress.update(step + 1, loss)
         if convergence is not None and convergence.update(
             rows, tree.linkage, below_cut, previous
         ):
-            if progress is not None:
-                progress.converged(step + 1)
-            break
+            result.weights = weights
+            return "converged"
     result.weights = weights
-    return result
+    return "done" if convergence is None else "not converged"

@@ -40,9 +40,11 @@ def corpus_fits():
         yield f"{merge_cost}-auto", {**base, "n_clusters": "auto"}
         yield f"{merge_cost}-untrained", {**base, "n_clusters": 3, "max_iter": 0}
         yield f"{merge_cost}-graph", {**base, "n_clusters": 4, "connectivity": "knn"}
+    # Thresholds in the heights of linkage_matrix_ (SciPy's units for the
+    # embedded criteria: 2 sqrt(cost) of the merge costs 2.0 and 0.05).
     for merge_cost, threshold in (
-        ("learned_metric", 2.0),
-        ("boundary", 0.05),
+        ("learned_metric", 2 * np.sqrt(2.0)),
+        ("boundary", 2 * np.sqrt(0.05)),
         ("cumulative", 5.0),
     ):
         yield (

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import cut_tree, linkage
-from sklearn.datasets import make_blobs, make_circles, make_moons
+from sklearn.datasets import load_digits, make_blobs, make_circles, make_moons
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
@@ -63,6 +63,69 @@ def test_separated_blobs_give_their_number_on_ward_trees(n_centers):
     assert adjusted_rand_score(y, cut(tree, n_centers)) == pytest.approx(1.0)
     assert not (choice.at_lower_bound or choice.at_upper_bound)
     assert choice.message is None
+
+
+def linkage_of(n, merges):
+    """SciPy's linkage matrix of ``merges``: (name, left, right, height).
+
+    Children are sample indices or names of earlier merges; rows are sorted
+    by height.
+    """
+    merges = sorted(merges, key=lambda merge: merge[3])
+    ids, sizes, rows = {}, {}, []
+    for step, (name, left, right, height) in enumerate(merges):
+        left, right = (ids.get(child, child) for child in (left, right))
+        size = sizes.get(left, 1) + sizes.get(right, 1)
+        ids[name], sizes[n + step] = n + step, size
+        rows.append([left, right, height, size])
+    return np.array(rows, dtype=float)
+
+
+def test_persistence_lives_on_through_shed_fragments():
+    # 16 samples, clusters of at least m = 4. Group A (samples 0..8) is two
+    # clusters of 4 joined at 1.0, then sample 8 at 3.0; group B (9..15) a
+    # chain, then sample 15 at 2.5. Undoing the merges at 3.0 and 2.5 sheds
+    # one sample from A and B: the partition into A and B lives on down to
+    # A's split at 1.0.
+    X = np.r_[np.arange(9.0), 100 + np.arange(7.0)][:, None]
+    tree = linkage_of(
+        16,
+        [
+            ("a", 0, 1, 0.1),
+            ("b", 2, 3, 0.1),
+            ("A1", "a", "b", 0.2),
+            ("c", 4, 5, 0.1),
+            ("d", 6, 7, 0.1),
+            ("A2", "c", "d", 0.2),
+            ("e", 9, 10, 0.1),
+            ("f", "e", 11, 0.2),
+            ("g", "f", 12, 0.3),
+            ("h", "g", 13, 0.4),
+            ("B'", "h", 14, 0.5),
+            ("A'", "A1", "A2", 1.0),
+            ("B", "B'", 15, 2.5),
+            ("A", "A'", 8, 3.0),
+            ("root", "A", "B", 10.0),
+        ],
+    )
+    choice = choose_n_clusters(X, tree)
+    assert choice.min_cluster_size == 4
+    # Every cut into 3 or more clusters holds a fragment of one sample.
+    assert choice.candidates.tolist() == [1, 2]
+    # From 10.0 down to 1.0, not down to 3.0, the highest merge inside.
+    np.testing.assert_allclose(choice.persistence[1], np.log(10.0 / 1.0))
+    assert choice.n_clusters == 2
+    assert choice.criterion == "persistence"
+
+
+def test_standardised_digits_give_about_ten_clusters():
+    digits = load_digits()
+    X = StandardScaler().fit_transform(digits.data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = RecursiveAutoencoderClustering(n_clusters="auto", random_state=0).fit(X)
+    assert 8 <= model.n_clusters_ <= 12
+    assert adjusted_rand_score(digits.target, model.labels_) > 0.5
 
 
 def test_the_pick_does_not_depend_on_the_heights_units():

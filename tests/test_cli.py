@@ -120,7 +120,9 @@ def test_main_prints_summary(tmp_path, capsys):
     assert "merge cost 'auto' (kept 'whitened_means'): 2 training steps" in stdout
     assert "adjusted Rand index against the iris species: " in stdout
     assert str(out / "dendrogram.png") in stdout
-    assert "loss:" in stdout  # the progress bar
+    # One line per stage of the fit: the whitened means' 2 steps among them.
+    assert "Training whitened_means: 100%|##########| 2/2 [" in stdout
+    assert "\r" not in stdout
 
 
 def test_load_csv_detects_header_and_delimiter(tmp_path):

@@ -86,3 +86,113 @@ def test_memory_limit_auto_honours_the_cgroup_limit(monkeypatch):
     monkeypatch.setattr(_resources, "_read_int", values.get)
     assert _resources._cgroup_available() == 1000
     assert _resources.available_memory() <= 1000
+
+
+def _scaled_iris():
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler().fit_transform(load_iris().data)
+
+
+def test_untrained_learned_metric_is_scipys_ward_heights_included():
+    from scipy.cluster.hierarchy import ward
+
+    Y = np.random.RandomState(0).normal(size=(300, 5))
+    model = RecursiveAutoencoderClustering(
+        3, merge_cost="learned_metric", max_iter=0
+    ).fit(Y)
+    reference = ward(Y)
+    np.testing.assert_array_equal(
+        model.linkage_matrix_[:, [0, 1, 3]], reference[:, [0, 1, 3]]
+    )
+    np.testing.assert_allclose(
+        model.linkage_matrix_[:, 2], reference[:, 2], rtol=1e-12, atol=1e-12
+    )
+    np.testing.assert_array_equal(model.distances_, model.linkage_matrix_[:, 2])
+    np.testing.assert_array_equal(model.children_, reference[:, :2].astype(int))
+
+
+def test_a_threshold_read_off_scipys_ward_gives_scipys_clusters():
+    from scipy.cluster.hierarchy import cophenet, fcluster, ward
+    from sklearn.metrics import adjusted_rand_score
+
+    # Scaled iris has duplicate rows and tied heights: the merges at one
+    # height may come in another order, the tree's heights may not.
+    X = _scaled_iris()
+    reference = ward(X)
+    model = RecursiveAutoencoderClustering(
+        3, merge_cost="learned_metric", max_iter=0
+    ).fit(X)
+    np.testing.assert_allclose(
+        model.linkage_matrix_[:, 2], reference[:, 2], rtol=1e-12, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        cophenet(model.linkage_matrix_), cophenet(reference), rtol=1e-12
+    )
+    threshold = 0.5 * (reference[-4, 2] + reference[-3, 2])
+    expected = fcluster(reference, threshold, criterion="distance")
+    assert len(set(expected)) == 4
+    by_threshold = RecursiveAutoencoderClustering(
+        n_clusters=None,
+        distance_threshold=threshold,
+        merge_cost="learned_metric",
+        max_iter=0,
+    ).fit(X)
+    assert by_threshold.n_clusters_ == 4
+    assert adjusted_rand_score(by_threshold.labels_, expected) == 1.0
+
+
+def test_boundary_heights_between_two_samples_are_their_distance():
+    from scipy.spatial.distance import pdist
+
+    X = _scaled_iris()[:30]
+    model = RecursiveAutoencoderClustering(2, merge_cost="boundary", max_iter=0).fit(X)
+    # The first merge joins the two closest samples, at their distance.
+    assert model.linkage_matrix_[0, 2] == pytest.approx(pdist(X).min(), rel=1e-12)
+
+
+def test_cumulative_heights_are_the_seeds_reconstruction_errors():
+    model = RecursiveAutoencoderClustering(
+        2, merge_cost="cumulative", max_iter=0, random_state=0
+    ).fit(X)
+    # Heights are the merge costs themselves (what the seed's loop compares).
+    from sklearn_rae.criteria import get_criterion
+
+    criterion = get_criterion("cumulative")
+    tree = criterion.build_tree(model._merger_weights, X)
+    np.testing.assert_allclose(model.distances_, tree.linkage[:, 2], rtol=1e-12)
+
+
+def _internal_scores(node):
+    if node.left is None:
+        return []
+    return _internal_scores(node.left) + _internal_scores(node.right) + [node.score]
+
+
+def test_the_seeds_loop_runs_on_merger_with_float64_leaves():
+    # The user guide's snippet: merger_ computes in float64, so the blog's
+    # leaves (float32 constants) are built in float64 instead.
+    tf = pytest.importorskip("tensorflow")
+    from seed_loop import Node, merge
+
+    X = np.random.RandomState(5).normal(size=(9, 3))
+    model = RecursiveAutoencoderClustering(
+        n_clusters=2, merge_cost="cumulative", max_iter=5, random_state=0
+    ).fit(X)
+    assert model.merger_.inputs[0].dtype == "float64"
+    float32_leaves = [
+        Node(i, tf.constant(X[i : i + 1], tf.float32), tf.constant(0.0))
+        for i in range(len(X))
+    ]
+    with pytest.raises(Exception, match="double|float64"):
+        merge(float32_leaves, model.merger_)
+
+    leaves = [
+        Node(i, tf.constant(X[i : i + 1], tf.float64), tf.constant(0.0, tf.float64))
+        for i in range(len(X))
+    ]
+    root = merge(leaves, model.merger_)
+    scores = np.sort([float(score) for score in _internal_scores(root)])
+    np.testing.assert_allclose(scores, np.sort(model.linkage_matrix_[:, 2]), rtol=1e-9)
+    assert float(root.score) == pytest.approx(model.linkage_matrix_[-1, 2], rel=1e-9)

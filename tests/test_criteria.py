@@ -201,7 +201,9 @@ def test_greedy_costs_never_decrease():
     assert hierarchy.is_monotonic(model.linkage_matrix_)
     tree = model._build_tree(model._merger_weights, X)
     assert np.all(np.diff(tree.costs) >= -1e-12 * tree.costs[-1])
-    np.testing.assert_array_equal(tree.costs, model.distances_)
+    np.testing.assert_array_equal(
+        model._criterion().heights(tree.costs), model.distances_
+    )
 
 
 def test_data_far_from_the_origin_gives_the_same_tree():
@@ -214,9 +216,12 @@ def test_data_far_from_the_origin_gives_the_same_tree():
     far.fit(X + 1.7e9)
     assert adjusted_rand_score(near.labels_, far.labels_) == 1.0
     # Shifted samples themselves carry rounding of about 1e-7 (relative to the
-    # offset), so heights agree to that absolute precision.
+    # offset), so merge costs (squared heights) agree to that absolute precision.
     np.testing.assert_allclose(
-        far.distances_, near.distances_, rtol=1e-6, atol=1e-9 * near.distances_[-1]
+        far.distances_**2,
+        near.distances_**2,
+        rtol=1e-6,
+        atol=1e-9 * near.distances_[-1] ** 2,
     )
 
 

@@ -44,7 +44,7 @@ def test_plot_dendrogram_draws_scipy_leaf_order():
     fig, ax = plt.subplots()
     assert plot_dendrogram(Z, ax=ax) is ax
     assert _leaf_labels(ax) == dendrogram(Z, no_plot=True)["ivl"]
-    assert ax.get_ylabel() == "merge cost (linkage height)"
+    assert ax.get_ylabel() == "height"
     top = max(
         max(segment[:, 1]) for c in ax.collections for segment in c.get_segments()
     )
@@ -191,7 +191,7 @@ def test_plot_dendrogram_height_scale_shows_the_merges_inside_clusters(
     # Tight blobs far apart: on a linear axis the merges inside the blobs
     # are squashed against the leaves.
     X = np.repeat([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]], 8, axis=0)
-    X += np.random.RandomState(0).randn(len(X), 2)
+    X += 0.05 * np.random.RandomState(0).randn(len(X), 2)
     model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=0).fit(X)
     inner = model.linkage_matrix_[len(X) - 4, 2]  # the highest inside a blob
 
@@ -210,7 +210,7 @@ def test_plot_dendrogram_height_scale_shows_the_merges_inside_clusters(
         assert drawn_fraction(scaled) > 0.3
     assert scaled.get_yscale() == yscale
     assert "scale)" in scaled.get_ylabel()
-    # Tick labels are still merge costs: the top merge is drawn at its height.
+    # Tick labels are still heights: the top merge is drawn at its height.
     top = max(
         max(segment[:, 1]) for c in scaled.collections for segment in c.get_segments()
     )

@@ -107,3 +107,34 @@ def test_models_without_an_index_still_predict():
     expected = model.predict(X)
     del model._predictor  # as a model pickled before the index existed
     np.testing.assert_array_equal(model.predict(X), expected)
+
+
+@pytest.mark.parametrize("merge_cost", ["learned_metric", "boundary", "whitened_means"])
+def test_predict_returns_labels_on_training_data(merge_cost):
+    # With a criterion whose cost of merging a sample with its own copy is
+    # zero, the cheapest node of a training sample is its own leaf.
+    X = np.random.RandomState(0).normal(size=(40, 2))
+    model = RecursiveAutoencoderClustering(
+        n_clusters=3, merge_cost=merge_cost, max_iter=20, random_state=0
+    ).fit(X)
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_cumulative_predict_leaves_a_cluster_only_for_a_cheaper_merge():
+    # The seed's cost of merging a sample with its own copy is the encoder's
+    # reconstruction error of [x, x], not zero, so a training sample's first
+    # merge may be with a node of another cluster. Where predict and labels_
+    # disagree, every node of the sample's own cluster costs strictly more.
+    X = np.random.RandomState(0).normal(size=(40, 2))
+    model = RecursiveAutoencoderClustering(
+        n_clusters=3, merge_cost="cumulative", max_iter=20, random_state=0
+    ).fit(X)
+    costs = model._node_costs(X)
+    own_leaf = costs[np.arange(len(X)), np.arange(len(X))]
+    assert np.all(own_leaf > 1e-3)
+    predicted = model.predict(X)
+    disagree = np.flatnonzero(predicted != model.labels_)
+    assert 10 <= len(disagree) <= 30  # 21 of 40 with these weights
+    for sample in disagree:
+        in_own_cluster = model._node_labels == model.labels_[sample]
+        assert costs[in_own_cluster, sample].min() > costs[:, sample].min()

@@ -139,8 +139,9 @@ def test_large_data_compare_on_a_subset_and_build_the_kept_tree(monkeypatch):
     assert model.n_leaves_ == 400 and model.labels_.shape == (400,)
     # Weights trained on the subset of 150; the tree over all 400 samples.
     assert 1 <= model.n_iter_ == len(model.loss_curve_) <= 5
-    tree = get_criterion("boundary").build_tree(model._merger_weights, X)
-    np.testing.assert_array_equal(model.linkage_matrix_, tree.linkage)
+    boundary = get_criterion("boundary")
+    tree = boundary.build_tree(model._merger_weights, X)
+    np.testing.assert_array_equal(model.linkage_matrix_, boundary.scipy_linkage(tree))
     assert adjusted_rand_score(y, model.labels_) > 0.99
 
 
@@ -230,7 +231,25 @@ def test_verbose_names_each_candidate_and_the_comparison(capsys):
     X, _ = make_moons(200, noise=0.06, random_state=1)
     _adaptive(2, max_iter=2, random_state=0, verbose=1).fit(X)
     out = capsys.readouterr().out
-    assert out.index("Fitting merge_cost='learned_metric'") < out.index(
-        "Fitting merge_cost='boundary'"
-    )
+    assert out.index("Training learned_metric: ") < out.index("Training boundary: ")
     assert "subsamples: learned_metric 0." in out and "; keeping boundary" in out
+    # The comparison is one line in a log, complete at the subsamples it took.
+    n_subsamples = int(out.split("Stability over ")[1].split()[0])
+    comparing = [line for line in out.splitlines() if line.startswith("Comparing")]
+    assert len(comparing) == 1
+    assert comparing[0].startswith(
+        f"Comparing up to {MAX_SUBSAMPLES} subsamples: 100%|##########| "
+        f"{n_subsamples}/{n_subsamples} ["
+    )
+    assert "subsample/s, difference=+0." in comparing[0]
+
+
+def test_verbose_says_why_no_comparison_was_made(capsys):
+    # A single cluster is stable under either criterion.
+    X, _ = make_moons(60, noise=0.06, random_state=1)
+    _adaptive(1, max_iter=2, random_state=0, verbose=1).fit(X)
+    out = capsys.readouterr().out
+    assert "Comparing" not in out
+    assert out.splitlines()[-1] == (
+        "Keeping learned_metric: the criteria give the same flat clusters"
+    )

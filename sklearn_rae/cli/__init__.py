@@ -45,13 +45,13 @@ DEFAULT_OUTPUT_DIR = "sklearn-rae-output"
 IRIS_N_CLUSTERS = 3
 FILE_N_CLUSTERS = 2
 OUTPUTS = ("labels.csv", "linkage.npy", "dendrogram.png")
-#: The dendrogram's default height scale. Ward-type merge costs grow with
-#: the squared distance between clusters, so on a linear axis the few top
-#: merges of a large data set dwarf everything else: at 20,000 samples every
-#: merge inside the clusters lies on y = 0. The square root puts the heights
-#: on the scale of distances, where the clusters' inner structure and the
-#: gaps between them are both visible; a log scale spends most of the axis on
-#: the lowest merges and squeezes the top ones that separate the clusters.
+#: The dendrogram's default height scale. Ward-type heights grow with the
+#: square root of the clusters' sizes, so the few top merges of a large data
+#: set dwarf those inside the clusters: on four blobs of 20,000 samples the
+#: highest merge inside a cluster is drawn at 16% of a linear axis, at 40% of
+#: a square-root one, where the clusters' inner structure and the gaps between
+#: them are both visible; a log scale spends most of the axis on the lowest
+#: merges and squeezes the top ones that separate the clusters.
 DEFAULT_HEIGHT_SCALE = "sqrt"
 HEIGHT_SCALES = ("linear", "sqrt", "log")
 
@@ -224,9 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-clusters",
         type=_n_clusters,
         metavar="N",
-        help=f"number of flat clusters, or 'auto' to cut the tree where the "
-        f"BIC of its flat clusters is lowest (default: {IRIS_N_CLUSTERS} for "
-        f"iris, {FILE_N_CLUSTERS} for a file)",
+        help=f"number of flat clusters, or 'auto' to cut the tree where its "
+        "flat clusters persist longest, the BIC deciding between cuts that "
+        f"persist about as long (default: {IRIS_N_CLUSTERS} for iris, "
+        f"{FILE_N_CLUSTERS} for a file)",
     )
     parser.add_argument(
         "--distance-threshold",

@@ -82,6 +82,10 @@ class Criterion:
         Whether ``predict`` compares a new sample with the merged nodes below
         the cut as well as with the training samples, so that fit records
         those nodes' states.
+    ordered_children : bool
+        Whether a merge's cost depends on which child is the merge encoder's
+        first input: the exported linkage matrix then keeps that order;
+        otherwise its rows list the smaller node id first, as SciPy's do.
     """
 
     name = ""
@@ -93,6 +97,7 @@ class Criterion:
     trains_on_cut = False
     log_objective = False
     replays_merges = True
+    ordered_children = False
 
     #: Most training steps the criterion takes, whatever ``max_iter`` (None:
     #: no limit of its own).
@@ -135,6 +140,32 @@ class Criterion:
     def loss_scale(self, weights: dict[str, np.ndarray]) -> float:
         """Factor from a merge's cost to its loss (what ``score`` averages)."""
         return 1.0
+
+    def heights(self, costs: np.ndarray) -> np.ndarray:
+        """The heights of the exported linkage matrix for merge ``costs``.
+
+        The engines build trees in cost units; ``linkage_matrix_``,
+        ``distances_`` and ``distance_threshold`` are in height units. By
+        default they are the costs themselves. A conversion must be strictly
+        increasing, so that both order the merges alike.
+        """
+        return np.asarray(costs, dtype=np.float64)
+
+    def cost_of_height(self, height: float) -> float:
+        """The merge cost at ``height`` (the inverse of :meth:`heights`)."""
+        return float(height)
+
+    def scipy_linkage(self, tree: Tree) -> np.ndarray:
+        """``tree``'s linkage matrix in SciPy's conventions (a new array).
+
+        Heights in the criterion's units (:meth:`heights`); in each row the
+        smaller node id first, unless :attr:`ordered_children`.
+        """
+        linkage = np.array(tree.linkage, dtype=np.float64)
+        linkage[:, 2] = self.heights(linkage[:, 2])
+        if not self.ordered_children:
+            linkage[:, :2].sort(axis=1)
+        return linkage
 
     def build_tree(
         self, weights: dict[str, np.ndarray], X: np.ndarray, adjacency=None

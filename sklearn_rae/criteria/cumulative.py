@@ -187,6 +187,8 @@ class CumulativeCriterion(Criterion):
     """The seed's merge criterion (see the module docstring)."""
 
     name = "cumulative"
+    #: The seed's encoder reads the concatenation [first, second].
+    ordered_children = True
     engine = GREEDY
     graph_engine = GRAPH
     #: learning_rate="auto" and batch_size="auto": the seed's step size; small

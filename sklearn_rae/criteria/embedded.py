@@ -202,6 +202,20 @@ class EmbeddedCriterion(Criterion):
     def loss_scale(self, weights):
         return embedding_loss_scale(weights)
 
+    def heights(self, costs):
+        """Ward's distance in the embedding, SciPy's unit: ``2 sqrt(cost)``.
+
+        A cost ``n_a n_b / (n_a + n_b) |(x_a - x_b) @ L|^2 / 2`` is the height
+        ``sqrt(2 n_a n_b / (n_a + n_b)) |(x_a - x_b) @ L|`` of
+        :func:`scipy.cluster.hierarchy.ward` on the embedded samples (the
+        children's means, or their boundary points); between two samples it
+        is their distance.
+        """
+        return 2.0 * np.sqrt(np.maximum(np.asarray(costs, dtype=np.float64), 0.0))
+
+    def cost_of_height(self, height):
+        return (float(height) / 2.0) ** 2
+
     def wide_data_warning(self, n_features, max_iter):
         if max_iter == 0 or n_features <= WIDE_DATA_FEATURES:
             return None
