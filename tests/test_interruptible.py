@@ -7,9 +7,11 @@ import time
 
 import numpy as np
 import pytest
+from sklearn.datasets import make_blobs
 from sklearn.neighbors import NearestNeighbors
 
 import sklearn_rae.engines.interruptible as interruptible
+import sklearn_rae.engines.spanning as spanning
 from sklearn_rae.engines.interruptible import (
     call_interruptibly,
     kneighbors_interruptibly,
@@ -123,3 +125,15 @@ def test_search_of_no_samples_is_empty():
     distances, neighbours = kneighbors_interruptibly(index, np.empty((0, 3)), 2)
     assert distances.shape == neighbours.shape == (0, 2)
     assert neighbours.dtype == np.intp
+
+
+def test_spanning_tree_above_the_exact_limit_does_not_depend_on_chunks(monkeypatch):
+    monkeypatch.setattr(spanning, "EXACT_SPANNING_TREE_MAX_SAMPLES", 10)
+    Z, _ = make_blobs(500, centers=3, cluster_std=0.3, random_state=0)
+    monkeypatch.setattr(interruptible, "QUERY_CHUNK_SIZE", 10_000)
+    expected = spanning.spanning_edges(Z)
+    monkeypatch.setattr(interruptible, "QUERY_CHUNK_SIZE", 33)
+    first, second, n_graph_edges = spanning.spanning_edges(Z)
+    np.testing.assert_array_equal(first, expected[0])
+    np.testing.assert_array_equal(second, expected[1])
+    assert n_graph_edges == expected[2] == 499
