@@ -250,9 +250,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     ``"cumulative"`` trees cache every pair cost (``4 n**2`` bytes). Training
     that diverges stops with a ``RuntimeWarning`` and keeps the best finite
     weights. A fit that raises or is interrupted leaves a fitted estimator as
-    it was. TensorFlow's thread pools follow ``OMP_NUM_THREADS`` when it is
-    set, so parallel grid searches do not oversubscribe the cores (see
-    ``docs/parallel.md``).
+    it was; Ctrl-C interrupts even a long tree build at once (its compiled
+    calls run in a worker thread, which finishes the interrupted one in the
+    background: ``docs/performance.md``). TensorFlow's thread pools follow
+    ``OMP_NUM_THREADS`` when it is set, so parallel grid searches do not
+    oversubscribe the cores (see ``docs/parallel.md``).
 
     Examples
     --------
