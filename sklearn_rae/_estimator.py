@@ -27,7 +27,11 @@ from ._resources import check_memory
 from ._selection import SELECTIONS, CandidateFits
 from ._training import TrainingResult, prepare_worker_process, train
 from .criteria import MERGE_COST_NAMES, get_criterion
-from .engines.graph import component_warnings, symmetric_adjacency
+from .engines.graph import (
+    component_warnings,
+    estimate_adjacency_memory,
+    symmetric_adjacency,
+)
 
 __all__ = ["RecursiveAutoencoderClustering"]
 
@@ -129,9 +133,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         edges with ``connectivity``, ``O(n_samples * n_features)`` otherwise)
         and the merge encoder's ``O(n_features**2)`` weights and their
         training. ``"auto"`` is the least of the memory the operating system
-        reports as available, the cgroup's remaining limit and the remaining
-        address space (``ulimit -v``); ``None`` disables the check. A fit that
-        would exceed it raises a ``MemoryError`` before allocating.
+        reports as available, the cgroup's remaining limit, the remaining
+        address space (``ulimit -v``) and, under strict overcommit, the
+        remaining commit limit, less what TensorFlow's runtime takes when a
+        fit trains before TensorFlow is imported; ``None`` disables the check.
+        A fit that would exceed it raises a ``MemoryError`` before allocating.
     connectivity : array-like, sparse matrix, callable or None, default=None
         Which samples may merge, as in
         :class:`~sklearn.cluster.AgglomerativeClustering`: an adjacency matrix
@@ -246,9 +252,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
     ``"cumulative"`` trees cache every pair cost (``4 n**2`` bytes). Training
     that diverges stops with a ``RuntimeWarning`` and keeps the best finite
     weights. A fit that raises or is interrupted leaves a fitted estimator as
-    it was. TensorFlow's thread pools follow ``OMP_NUM_THREADS`` when it is
-    set, so parallel grid searches do not oversubscribe the cores (see
-    ``docs/parallel.md``).
+    it was; Ctrl-C interrupts even a long tree build at once (its compiled
+    calls run in a worker thread, which finishes the interrupted one in the
+    background: ``docs/performance.md``). TensorFlow's thread pools follow
+    ``OMP_NUM_THREADS`` when it is set, so parallel grid searches do not
+    oversubscribe the cores (see ``docs/parallel.md``).
 
     Examples
     --------
@@ -528,6 +536,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         connectivity = self.connectivity
         if callable(connectivity):
             connectivity = connectivity(X)
+        check_memory(estimate_adjacency_memory(connectivity, len(X)), self.memory_limit)
         return symmetric_adjacency(connectivity, X.shape[0])
 
     def _criterion(self):

@@ -4,8 +4,11 @@ A fit adds up its large allocations (the criterion's
 :meth:`~sklearn_rae.criteria.base.Criterion.memory_needs`) and refuses with a
 ``MemoryError`` before allocating when they exceed ``memory_limit``.
 ``memory_limit="auto"`` is the smallest of what the operating system reports
-as available, what the cgroup (a container's limit) leaves, and what the
-address-space limit (``ulimit -v``, ``RLIMIT_AS``) leaves to this process.
+as available, what the cgroup (a container's limit) leaves, what the
+address-space limit (``ulimit -v``, ``RLIMIT_AS``) leaves to this process and,
+under strict overcommit (``vm.overcommit_memory = 2``), what the commit limit
+leaves. A fit that trains and has not imported TensorFlow yet needs room for
+TensorFlow's runtime too: it is taken off each of them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,15 @@ __all__ = ["available_memory", "check_memory", "format_bytes"]
 #: (virtual memory, measured on Linux x86-64 with TensorFlow 2.21: 2.3 GiB,
 #: rounded up). Under an address-space limit a fit that trains needs it.
 TENSORFLOW_ADDRESS_SPACE = 3 * 2**30
+#: Resident memory of TensorFlow's runtime after a fit's first training steps
+#: (measured on Linux x86-64 with TensorFlow 2.21 as the growth of peak
+#: resident memory of a fresh process between fit(max_iter=0) and
+#: fit(max_iter=1) of merge_cost="cumulative": 0.54 GiB, rounded up).
+TENSORFLOW_RESIDENT_MEMORY = 768 * 2**20
+
+
+def _tensorflow_imported() -> bool:
+    return "tensorflow" in sys.modules
 
 
 def _read_int(path: str) -> int | None:
@@ -32,14 +44,26 @@ def _read_int(path: str) -> int | None:
     return int(text)
 
 
-def _meminfo_available() -> int | None:
+def _meminfo() -> dict[str, int]:
+    """``/proc/meminfo`` in bytes by field name (empty where there is none)."""
+    fields = {}
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                name, _, value = line.partition(":")
+                parts = value.split()
+                if parts and parts[0].isdigit():
+                    scale = 1024 if parts[1:] == ["kB"] else 1
+                    fields[name] = int(parts[0]) * scale
     except OSError:
         pass
+    return fields
+
+
+def _meminfo_available() -> int | None:
+    available = _meminfo().get("MemAvailable")
+    if available is not None:
+        return available
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -65,6 +89,21 @@ def _cgroup_available() -> int | None:
     return None
 
 
+def _commit_available() -> int | None:
+    """What the commit limit leaves under strict overcommit, or None.
+
+    With ``vm.overcommit_memory = 2`` an allocation fails (NumPy's "Unable to
+    allocate") once the committed memory would pass ``CommitLimit``, however
+    much memory is free.
+    """
+    if _read_int("/proc/sys/vm/overcommit_memory") != 2:
+        return None
+    fields = _meminfo()
+    if "CommitLimit" not in fields or "Committed_AS" not in fields:
+        return None
+    return max(fields["CommitLimit"] - fields["Committed_AS"], 0)
+
+
 def _address_space_available() -> int | None:
     """What ``RLIMIT_AS`` leaves to this process, or None without a limit."""
     try:
@@ -86,18 +125,24 @@ def available_memory(training: bool = False) -> int | None:
     """Bytes a new allocation may take, or None if nothing is known.
 
     The smallest of the available physical memory, the cgroup's remaining
-    limit and the remaining address space. With ``training`` and TensorFlow
-    not yet imported, the address space TensorFlow's runtime will reserve is
-    taken off the last.
+    limit, the remaining address space and, under strict overcommit, the
+    remaining commit limit. With ``training`` and TensorFlow not yet
+    imported, what TensorFlow's runtime will take is taken off each: its
+    resident memory off the first two, the address space it reserves off the
+    others.
     """
-    address_space = _address_space_available()
-    if address_space is not None and training and "tensorflow" not in sys.modules:
-        address_space = max(address_space - TENSORFLOW_ADDRESS_SPACE, 0)
-    known = [
-        value
-        for value in (_meminfo_available(), _cgroup_available(), address_space)
-        if value is not None
-    ]
+    resident = [_meminfo_available(), _cgroup_available()]
+    reserved = [_address_space_available(), _commit_available()]
+    if training and not _tensorflow_imported():
+        resident = [
+            None if value is None else max(value - TENSORFLOW_RESIDENT_MEMORY, 0)
+            for value in resident
+        ]
+        reserved = [
+            None if value is None else max(value - TENSORFLOW_ADDRESS_SPACE, 0)
+            for value in reserved
+        ]
+    known = [value for value in resident + reserved if value is not None]
     return min(known) if known else None
 
 
@@ -135,8 +180,17 @@ def check_memory(needs, memory_limit, training: bool = False) -> None:
             f"{format_bytes(n_bytes)} for {what}" for n_bytes, what, _ in needs
         )
         advice = max(needs)[2]
+        source = ""
+        if memory_limit == "auto":
+            source = " (memory_limit='auto': what this process may still allocate"
+            if training and not _tensorflow_imported():
+                source += (
+                    f", less {format_bytes(TENSORFLOW_RESIDENT_MEMORY)} for "
+                    "TensorFlow's runtime, which training imports"
+                )
+            source += ")"
         raise MemoryError(
             f"This needs about {format_bytes(needed)} ({parts}), more than "
-            f"the memory limit of {format_bytes(limit)}. {advice}, free "
-            "memory, or raise memory_limit (None disables this check)."
+            f"the memory limit of {format_bytes(limit)}{source}. {advice}, "
+            "free memory, or raise memory_limit (None disables this check)."
         )

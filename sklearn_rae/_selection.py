@@ -48,6 +48,7 @@ from sklearn.neighbors import NearestNeighbors
 from ._progress import StepProgress, say
 from ._resources import check_memory
 from .criteria import MERGE_COST_NAMES, get_criterion
+from .engines.interruptible import kneighbors_interruptibly
 from .engines.tree import cut_linkage
 
 __all__ = [
@@ -134,7 +135,7 @@ def subsample_stability(criterion, weights, X, labels, n_clusters, kept):
     if left_out.any():
         embedded = criterion.embed(weights, X, center=0.0)
         neighbours = NearestNeighbors(n_neighbors=1).fit(embedded[kept])
-        nearest = neighbours.kneighbors(embedded[left_out], return_distance=False)
+        _, nearest = kneighbors_interruptibly(neighbours, embedded[left_out], 1)
         subsample_labels[left_out] = kept_labels[nearest[:, 0]]
     return adjusted_rand_score(labels, subsample_labels)
 

@@ -1,3 +1,4 @@
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -162,3 +163,28 @@ def test_memory_limit_counts_the_edges_of_the_connectivity_graph():
     sparse = kneighbors_graph(X, 10, include_self=False)
     model.set_params(connectivity=sparse).fit(X)
     assert model.n_clusters_ == 2
+
+
+def test_dense_connectivity_beyond_the_limit_is_refused_before_converting():
+    # A complete graph as a dense array: converting it is what would exceed
+    # the limit, so the fit refuses after counting its entries (one pass, no
+    # copy), naming the conversion, and allocates nothing of its size.
+    n = 3000
+    X = np.random.RandomState(0).normal(size=(n, 3))
+    complete = np.ones((n, n), dtype=np.int8)
+    model = RecursiveAutoencoderClustering(
+        connectivity=complete, memory_limit=20 * 2**20, max_iter=0
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            MemoryError,
+            match=r"converting the dense 3000 x 3000 connectivity matrix "
+            r"\(8997000 non-zero entries off the diagonal\).*sparse",
+        ):
+            model.fit(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    assert not hasattr(model, "labels_")

@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -11,6 +13,7 @@ from sklearn_rae.criteria.learned_metric import LearnedMetricNodeCosts
 from sklearn_rae.engines.graph import (
     chain_adjacency,
     connected_batch,
+    estimate_adjacency_memory,
     graph_linkage,
     is_chain,
     symmetric_adjacency,
@@ -182,6 +185,67 @@ def test_symmetric_adjacency_symmetrises_and_drops_self_loops():
 def test_symmetric_adjacency_rejects_wrong_shapes(matrix, message):
     with pytest.raises(ValueError, match=message):
         symmetric_adjacency(matrix, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int8, bool])
+def test_dense_and_sparse_connectivity_give_the_same_graph(dtype):
+    # Asymmetric, with self-loops, explicit zeros and rows without an edge;
+    # more rows than one conversion block holds.
+    rng = np.random.RandomState(0)
+    n = 1500
+    matrix = (rng.random_sample((n, n)) < 0.01).astype(dtype)
+    matrix[np.arange(0, n, 7), np.arange(0, n, 7)] = 1
+    matrix[:5] = 0
+    from_dense = symmetric_adjacency(matrix, n)
+    from_sparse = symmetric_adjacency(sp.csr_matrix(matrix), n)
+    assert from_dense.has_sorted_indices and from_dense.dtype == np.int8
+    expected = (matrix != 0) | (matrix != 0).T
+    np.fill_diagonal(expected, False)
+    np.testing.assert_array_equal(from_dense.toarray(), expected)
+    np.testing.assert_array_equal(from_sparse.toarray(), expected)
+    np.testing.assert_array_equal(from_dense.indptr, from_sparse.indptr)
+    np.testing.assert_array_equal(from_dense.indices, from_sparse.indices)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_dense_connectivity_with_non_finite_entries_is_refused(value):
+    matrix = np.zeros((2000, 2000))
+    matrix[1700, 3] = value  # in a later block of rows than the first
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        symmetric_adjacency(matrix, 2000)
+
+
+def test_dense_connectivity_is_converted_without_copies_of_its_size():
+    # A complete graph of 3,000 samples: 9 million stored edges. Building it
+    # through a COO copy took 93 bytes per edge; block by block, the result's
+    # 5 bytes (int32 index, int8 value) and its pieces before they are joined.
+    n = 3000
+    complete = np.ones((n, n))
+    ((needed, what, _),) = estimate_adjacency_memory(complete, n)
+    assert "dense 3000 x 3000" in what and f"{n * (n - 1)} non-zero" in what
+    tracemalloc.start()
+    try:
+        graph = symmetric_adjacency(complete, n)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert graph.nnz == n * (n - 1)
+    assert peak < 10 * graph.nnz
+    assert peak <= needed < 1.5 * peak
+
+
+def test_sparse_conversion_is_within_its_estimate():
+    n = 4000
+    matrix = sp.random(n, n, density=0.05, format="csr", random_state=0)
+    ((needed, what, _),) = estimate_adjacency_memory(matrix, n)
+    assert "sparse" in what
+    tracemalloc.start()
+    try:
+        symmetric_adjacency(matrix, n)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= needed < 1.5 * peak
 
 
 def test_connected_batch_is_a_window_on_a_chain():

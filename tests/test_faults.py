@@ -1,8 +1,14 @@
 """Numerical faults and failed fits: divergence, interrupted fits, global state."""
 
 import copy
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -342,3 +348,92 @@ def test_merger_is_float64_like_the_fitted_weights(merge_cost):
     n_nodes = model._node_labels.shape[0]
     cost = criterion.pair_costs([n_nodes], [n_nodes + 1])[0, 0]
     assert 0.5 * np.sum((o[0] - c[0]) ** 2) == pytest.approx(cost, rel=1e-9)
+
+
+# A fit whose tree build enters a compiled call of several seconds (announced
+# on stdout); Ctrl-C then raises KeyboardInterrupt, and the fitted estimator
+# is left as it was.
+_INTERRUPTED_BUILD = """
+import sys
+import fastcluster
+import numpy as np
+from sklearn.datasets import make_blobs
+from sklearn.neighbors import NearestNeighbors
+from sklearn_rae import RecursiveAutoencoderClustering
+
+merge_cost, n_samples = sys.argv[1], int(sys.argv[2])
+X, _ = make_blobs(n_samples, 10, random_state=0)
+model = RecursiveAutoencoderClustering(merge_cost=merge_cost, max_iter=0).fit(X[:300])
+before, labels = dict(vars(model)), model.labels_.copy()
+
+
+def announcing(owner, name):
+    original = getattr(owner, name)
+    announced = []
+
+    def call(*args, **kwargs):
+        # The first search, or the first linkage of all samples (not of the
+        # training's batches).
+        if not announced and (owner is NearestNeighbors or len(args[0]) == n_samples):
+            announced.append(True)
+            print("compiled call", flush=True)
+        return original(*args, **kwargs)
+
+    setattr(owner, name, call)
+
+
+if merge_cost == "boundary":
+    announcing(NearestNeighbors, "kneighbors")
+else:
+    announcing(fastcluster, "linkage_vector")
+try:
+    model.fit(X)
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    unchanged = vars(model).keys() == before.keys() and all(
+        vars(model)[name] is value for name, value in before.items()
+    )
+    same_labels = np.array_equal(model.predict(X[:300]), labels)
+    print("interrupted", unchanged, same_labels, flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "merge_cost, n_samples",
+    # The k-d tree search of the spanning tree's neighbours, and fastcluster's
+    # Ward linkage: each a single compiled call of several seconds (Ctrl-C
+    # came 8 to 10 s late when they ran in the main thread).
+    [("boundary", 30_000), ("whitened_means", 25_000)],
+)
+def test_ctrl_c_during_a_long_tree_build_interrupts_the_fit(merge_cost, n_samples):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [
+            str(Path(__file__).resolve().parents[1]),
+            *filter(None, [env.get("PYTHONPATH")]),
+        ]
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED_BUILD, merge_cost, str(n_samples)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout.readline() == "compiled call\n"
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        outcome = child.stdout.readline()
+        latency = time.monotonic() - sent
+        _, stderr = child.communicate(timeout=20)
+    finally:
+        child.kill()
+    assert outcome == "interrupted True True\n", stderr
+    # Within about WAIT_SECONDS; without the worker threads the search or the
+    # linkage would run to its end first.
+    assert latency < 3.0
+    # The daemon thread left to finish the call does not keep the
+    # interpreter from exiting.
+    assert child.returncode == 0

@@ -49,11 +49,18 @@ def _row_starts(n: int) -> np.ndarray:
     return n * rows - rows * (rows + 1) // 2
 
 
+#: Address space of a tree's first BLAS calls and the allocator's arenas,
+#: whatever ``n``: a tree over 100 samples raises the peak virtual memory of a
+#: fresh process by 32 MiB (2 cores), rounded up.
+_WORKING_BYTES = 64 * 2**20
+
+
 def estimate_linkage_memory(n_samples: int) -> int:
     """Bytes that :func:`greedy_linkage` allocates for ``n_samples`` leaves.
 
     The condensed pair-cost cache dominates: ``8 * n * (n - 1) / 2`` bytes, plus
-    one row block of the initial evaluation and ``O(n)`` bookkeeping.
+    one row block of the initial evaluation (its costs, their copy into the
+    cache and masks) and ``O(n)`` bookkeeping.
     """
     n = int(n_samples)
     condensed = 8 * (n * (n - 1) // 2)
@@ -250,12 +257,19 @@ def build_greedy_tree(criterion, weights, X, adjacency=None) -> Tree:
 
 
 def greedy_memory_needs(n_samples, n_features, adjacency=None):
-    """The pair-cost cache: ``8 n (n - 1) / 2`` bytes and a row block."""
+    """The pair-cost cache: ``8 n (n - 1) / 2`` bytes, a row block, BLAS's share.
+
+    Measured in fresh processes building the tree of
+    ``merge_cost="cumulative"`` with ``max_iter=0``, the peak virtual memory
+    grows by 6.07 GiB at 40,000 samples (this estimate: 6.12 GiB) and the
+    peak resident memory by 5.99 GiB.
+    """
     return [
         (
-            estimate_linkage_memory(n_samples),
+            estimate_linkage_memory(n_samples) + _WORKING_BYTES,
             f"the pair-cost cache of a tree over {n_samples} samples",
-            "Fit on a subsample",
+            "Fit on a subsample, use a merge_cost whose trees need no n x n "
+            "cache (such as the default) or a sparse connectivity graph",
         )
     ]
 

@@ -36,6 +36,7 @@ from scipy.cluster.hierarchy import DisjointSet
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from sklearn.neighbors import NearestNeighbors
 
+from .interruptible import kneighbors_interruptibly
 from .tree import Engine, Tree
 
 __all__ = [
@@ -123,8 +124,11 @@ def _joining_edges(Z: np.ndarray, first: np.ndarray, second: np.ndarray):
             break
         if neighbour is None:
             # Only a forest of several components needs the index.
-            index = NearestNeighbors(n_neighbors=min(JOIN_NEIGHBOURS, n - 1)).fit(Z)
-            neighbour_distance, neighbour = index.kneighbors()
+            n_neighbors = min(JOIN_NEIGHBOURS, n - 1)
+            index = NearestNeighbors(n_neighbors=n_neighbors).fit(Z)
+            neighbour_distance, neighbour = kneighbors_interruptibly(
+                index, Z, n_neighbors, indexed=True
+            )
         outside = component[neighbour] != component[:, None]
         distance = np.where(outside, neighbour_distance, np.inf)
         column = np.argmin(distance, axis=1)
@@ -141,7 +145,7 @@ def _joining_edges(Z: np.ndarray, first: np.ndarray, second: np.ndarray):
             else:
                 others = np.flatnonzero(component != label)
                 own = NearestNeighbors(n_neighbors=1).fit(Z[others])
-                far_distance, far = own.kneighbors(Z[inside])
+                far_distance, far = kneighbors_interruptibly(own, Z[inside], 1)
                 j = int(np.argmin(far_distance[:, 0]))
                 pair = (int(inside[j]), int(others[far[j, 0]]))
                 length = float(far_distance[j, 0])
@@ -189,8 +193,17 @@ def spanning_edges(Z: np.ndarray, adjacency=None):
     own_graph = adjacency is None
     if own_graph:
         neighbours = min(SPANNING_NEIGHBOURS, n - 1)
-        adjacency = NearestNeighbors(n_neighbors=neighbours).fit(Z)
-        adjacency = adjacency.kneighbors_graph(mode="connectivity")
+        index = NearestNeighbors(n_neighbors=neighbours).fit(Z)
+        _, nearest = kneighbors_interruptibly(index, Z, neighbours, indexed=True)
+        # The k-nearest-neighbour graph (kneighbors_graph's), made symmetric.
+        adjacency = sp.csr_matrix(
+            (
+                np.ones(nearest.size),
+                nearest.ravel(),
+                np.arange(0, nearest.size + 1, neighbours),
+            ),
+            shape=(n, n),
+        )
         adjacency = adjacency + adjacency.T
     first, second = _forest_edges(Z, adjacency)
     joins = _joining_edges(Z, first, second)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import pdist
 
+from .interruptible import call_interruptibly
 from .tree import Engine, Tree, infinite_tree, put_earlier_child_first
 
 __all__ = ["WARD", "partitioned_ward_tree", "ward_tree"]
@@ -63,13 +64,14 @@ def ward_tree(points: np.ndarray, loss_scale: float = 1.0) -> Tree:
         # nearest-neighbour chain on them beats recomputing them from the
         # centroids, while the matrix is small.
         try:
-            linkage = fastcluster.linkage(
-                pdist(points), method="ward", preserve_input=False
+            linkage = call_interruptibly(
+                fastcluster.linkage, pdist(points), method="ward", preserve_input=False
             )
         except (ValueError, FloatingPointError):
             return infinite_tree(n - 1)
     else:
-        linkage = fastcluster.linkage_vector(points, method="ward")
+        # About a minute at 100,000 points: run where Ctrl-C can interrupt it.
+        linkage = call_interruptibly(fastcluster.linkage_vector, points, method="ward")
     costs = linkage[:, 2] ** 2 / 4
     # fastcluster emits merges by increasing height; the running maximum only
     # guards against rounding.
