@@ -59,7 +59,9 @@ def _prim_edges(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     ``O(n^2 d)`` time, ``O(n d)`` memory. The samples not yet in the tree are
     kept packed at the front of a copy of ``Z``, so step ``t`` touches only the
-    ``n - t`` of them.
+    ``n - t`` of them. Each step is a few NumPy calls writing into buffers
+    made once, so that the loop's overhead stays small next to its
+    arithmetic at a few hundred samples.
     """
     n = Z.shape[0]
     outside = np.arange(1, n)  # samples not in the tree, packed
@@ -70,21 +72,32 @@ def _prim_edges(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     parent = np.zeros(n - 1, dtype=np.intp)
     first = np.empty(n - 1, dtype=np.intp)
     second = np.empty(n - 1, dtype=np.intp)
+    distance_buffer = np.empty(n - 1)
+    closer_buffer = np.empty(n - 1, dtype=bool)
+    point = np.empty(Z.shape[1])
     for step in range(n - 1):
         m = n - 1 - step
-        j = int(np.argmin(best[:m]))
-        added = outside[j]
+        j = int(best[:m].argmin())
+        added = int(outside[j])
         first[step], second[step] = parent[j], added
-        point, norm = points[j].copy(), squared_norms[j]
+        point[:] = points[j]
+        norm = squared_norms[j]
         # Move the last packed sample into the freed place.
         last = m - 1
-        for array in (outside, points, squared_norms, best, parent):
-            array[j] = array[last]
+        outside[j] = outside[last]
+        points[j] = points[last]
+        squared_norms[j] = squared_norms[last]
+        best[j] = best[last]
+        parent[j] = parent[last]
         m = last
-        distance = squared_norms[:m] - 2.0 * (points[:m] @ point) + norm
-        closer = distance < best[:m]
-        best[:m][closer] = distance[closer]
-        parent[:m][closer] = added
+        # distance = squared_norms - 2 (points . point) + norm, in this order.
+        distance = np.matmul(points[:m], point, out=distance_buffer[:m])
+        distance *= 2.0
+        np.subtract(squared_norms[:m], distance, out=distance)
+        distance += norm
+        closer = np.less(distance, best[:m], out=closer_buffer[:m])
+        np.copyto(best[:m], distance, where=closer)
+        np.copyto(parent[:m], added, where=closer)
     return first, second
 
 
@@ -246,42 +259,54 @@ def boundary_tree(
     """
     n = Z.shape[0]
     difference = Z[first] - Z[second]
-    half_squared = 0.5 * np.einsum("ij,ij->i", difference, difference)
-    components = DisjointSet(range(n))
-    # Indexed by each component's representative:
-    size = np.ones(n)
-    node = np.arange(n)  # linkage id of the component's node
-    smallest = np.arange(n)  # smallest sample index in the component
+    half_squared_array = 0.5 * np.einsum("ij,ij->i", difference, difference)
+    # The loop reads single values: Python lists and floats are much faster
+    # to index than arrays, with the same float64 arithmetic.
+    half_squared = half_squared_array.tolist()
+    first_list, second_list = first.tolist(), second.tolist()
+    # A disjoint-set forest with path halving; indexed by each component's
+    # root: its size, the linkage id of its node and its smallest sample.
+    root_of = list(range(n))
+    size = [1.0] * n
+    node = list(range(n))
+    smallest = list(range(n))
+
+    def find(sample: int) -> int:
+        while root_of[sample] != sample:
+            root_of[sample] = root_of[root_of[sample]]
+            sample = root_of[sample]
+        return sample
 
     n_merges = max(n - 1, 0)
-    linkage = np.empty((n_merges, 4))
-    costs = np.empty(n_merges)
-    edges = np.empty(n_merges, dtype=np.intp)
-    step = 0
-    for start, stop in ((0, n_graph_edges), (n_graph_edges, len(first))):
+    rows = []
+    costs_list = []
+    edges_list = []
+    for start, stop in ((0, n_graph_edges), (n_graph_edges, len(first_list))):
         # Leaves have one sample each: the first costs are half the squared
         # lengths, halved by the size factor.
         heap = [(0.5 * half_squared[e], e) for e in range(start, stop)]
         heapq.heapify(heap)
         while heap:
             cost, e = heapq.heappop(heap)
-            a, b = components[int(first[e])], components[int(second[e])]
-            current = size[a] * size[b] / (size[a] + size[b]) * half_squared[e]
+            a, b = find(first_list[e]), find(second_list[e])
+            size_a, size_b = size[a], size[b]
+            current = size_a * size_b / (size_a + size_b) * half_squared[e]
             if current > cost:
                 # Stale: a node of this edge grew since the entry was pushed.
                 heapq.heappush(heap, (current, e))
                 continue
             if smallest[b] < smallest[a]:
                 a, b = b, a
-            linkage[step] = (node[a], node[b], 0.0, size[a] + size[b])
-            costs[step] = current
-            edges[step] = e
-            components.merge(a, b)
-            merged = components[a]
-            size[merged] = size[a] + size[b]
-            node[merged] = n + step
-            smallest[merged] = smallest[a]
-            step += 1
+            rows.append((node[a], node[b], 0.0, size_a + size_b))
+            costs_list.append(current)
+            edges_list.append(e)
+            # The merged component's root is ``a``.
+            root_of[b] = a
+            size[a] = size_a + size_b
+            node[a] = n + len(rows) - 1
+    linkage = np.array(rows, dtype=np.float64).reshape(n_merges, 4)
+    costs = np.array(costs_list, dtype=np.float64)
+    edges = np.array(edges_list, dtype=np.intp)
     if n_merges:
         linkage[:, 2] = np.maximum.accumulate(np.maximum(costs, 0.0))
     return Tree(linkage, costs, costs * loss_scale), edges
