@@ -169,10 +169,13 @@ def cut_linkage(
         n_merges = int(np.count_nonzero(linkage[:, 2] < distance_threshold))
     else:
         n_merges = n - int(n_clusters)
+    n_merges = min(max(n_merges, 0), n - 1)
     parent = np.arange(2 * n - 1)
-    for step in range(n_merges):
-        left, right = int(linkage[step, 0]), int(linkage[step, 1])
-        parent[left] = parent[right] = n + step
+    # Every node is a child of one merge at most: one assignment per column.
+    merged = np.arange(n, n + n_merges)
+    children = linkage[:n_merges, :2].astype(np.intp)
+    parent[children[:, 0]] = merged
+    parent[children[:, 1]] = merged
     # Follow parents upwards; nodes above the cut are their own parent.
     root = parent.copy()
     while True:
