@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._numeric import center_of
+from ._numeric import center_of, cluster_sums
 
 # Largest number of clusters that ``n_clusters="auto"`` considers.
 MAX_AUTO_CLUSTERS = 30
@@ -97,8 +97,7 @@ def tied_mixture(X: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     n, d = X.shape
     k = int(labels.max()) + 1
     counts = np.bincount(labels, minlength=k).astype(np.float64)
-    means = np.zeros((k, d))
-    np.add.at(means, labels, X)
+    means = cluster_sums(X, labels, k)
     means /= counts[:, None]
     centred = X - means[labels]
     covariance = centred.T @ centred / n

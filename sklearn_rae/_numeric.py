@@ -10,6 +10,7 @@ import numpy as np
 __all__ = [
     "center_of",
     "check_finite_differences",
+    "cluster_sums",
     "concat_states",
     "finite",
     "leaf_state",
@@ -110,12 +111,31 @@ def number_by_first_appearance(labels: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(first))[inverse].astype(np.intp)
 
 
+def cluster_sums(X: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """The sum of the rows of ``X`` in each cluster of ``labels`` (0 .. k - 1).
+
+    Of shape ``(n_clusters, n_features)``, float64. Every sum adds its rows in
+    the order of the samples, as ``np.add.at(sums, labels, X)`` does, with the
+    same result to the last bit, but in one ``np.bincount`` over the cells
+    ``(label, column)``, several times faster.
+    """
+    n_features = X.shape[1]
+    cells = (np.asarray(labels, dtype=np.intp)[:, None] * n_features) + np.arange(
+        n_features
+    )
+    sums = np.bincount(
+        cells.ravel(),
+        weights=np.asarray(X, dtype=np.float64).ravel(),
+        minlength=n_clusters * n_features,
+    )
+    return sums.reshape(n_clusters, n_features)
+
+
 def within_residuals(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each sample minus the mean of its cluster (``labels`` from 0)."""
     labels = np.asarray(labels)
     counts = np.bincount(labels).astype(np.float64)
-    sums = np.zeros((counts.shape[0], X.shape[1]))
-    np.add.at(sums, labels, X)
+    sums = cluster_sums(X, labels, counts.shape[0])
     return X - (sums / np.maximum(counts, 1)[:, None])[labels]
 
 

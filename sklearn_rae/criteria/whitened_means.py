@@ -46,7 +46,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._numeric import center_of, number_by_first_appearance, within_residuals
+from .._numeric import (
+    center_of,
+    cluster_sums,
+    number_by_first_appearance,
+    within_residuals,
+)
 from ..engines.graph import GRAPH
 from ..engines.tree import cut_linkage
 from ..engines.ward import WARD, partitioned_ward_tree
@@ -182,8 +187,7 @@ def nearest_mean_step(Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """
     k = int(labels.max()) + 1
     counts = np.bincount(labels, minlength=k)
-    sums = np.zeros((k, Z.shape[1]))
-    np.add.at(sums, labels, Z)
+    sums = cluster_sums(Z, labels, k)
     means = sums / counts[:, None]
     distance = (
         np.einsum("ij,ij->i", means, means)[None, :] - 2.0 * Z @ means.T

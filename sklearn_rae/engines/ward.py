@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.distance import pdist
 
+from .._numeric import cluster_sums
 from .interruptible import call_interruptibly
 from .tree import Engine, Tree, infinite_tree, put_earlier_child_first
 
@@ -167,8 +168,7 @@ def partitioned_ward_tree(
     top = float(inside.max()) if inside.size else 0.0
     # Ward's greedy merging of the k cluster nodes (k is small).
     sizes = list(np.bincount(labels, minlength=k).astype(np.float64))
-    sums = np.zeros((k, points.shape[1]))
-    np.add.at(sums, labels, points)
+    sums = cluster_sums(points, labels, k)
     means = list(sums / np.asarray(sizes)[:, None])
     nodes = [node_id(root) for root in roots]
     rank = len(rows)
