@@ -135,43 +135,52 @@ def partitioned_ward_tree(
     n = points.shape[0]
     k = int(labels.max()) + 1
     # Merges of every cluster, children as leaf indices or -(1 + row).
-    rows, costs, roots = [], [], []
+    pairs, costs, sizes, roots = [], [], [], []
+    n_rows = 0
     for cluster in range(k):
         members = np.flatnonzero(labels == cluster)
-        if len(members) == 1:
+        m = len(members)
+        if m == 1:
             roots.append(int(members[0]))
             continue
         local = ward_tree(points[members])
-        offset, m = len(rows), len(members)
-        for (a, b, _, size), cost in zip(local.linkage, local.costs, strict=True):
-            pair = [
-                int(members[c]) if c < m else -(1 + offset + int(c) - m)
-                for c in (int(a), int(b))
-            ]
-            rows.append((pair[0], pair[1], size))
-            costs.append(cost)
-        roots.append(-len(rows))
-    inside = np.asarray(costs, dtype=np.float64)
+        children = local.linkage[:, :2].astype(np.intp)
+        pairs.append(
+            np.where(
+                children < m,
+                members[np.minimum(children, m - 1)],
+                -(1 + n_rows + children - m),
+            )
+        )
+        costs.append(local.costs)
+        sizes.append(local.linkage[:, 3])
+        n_rows += m - 1
+        roots.append(-n_rows)
+    inside = np.concatenate(costs) if costs else np.empty(0)
     order = np.argsort(inside, kind="stable")
-    position = np.empty(len(rows), dtype=np.intp)
-    position[order] = np.arange(len(rows))
+    position = np.empty(n_rows, dtype=np.intp)
+    position[order] = np.arange(n_rows)
 
     def node_id(child: int) -> int:
         return child if child >= 0 else n + int(position[-child - 1])
 
     linkage = np.empty((n - 1, 4))
     all_costs = np.empty(n - 1)
-    for rank, row in enumerate(order.tolist()):
-        a, b, size = rows[row]
-        linkage[rank] = (node_id(a), node_id(b), inside[row], size)
-        all_costs[rank] = inside[row]
+    if n_rows:
+        pairs = np.concatenate(pairs)[order]
+        linkage[:n_rows, :2] = np.where(
+            pairs >= 0, pairs, n + position[np.maximum(-pairs - 1, 0)]
+        )
+        linkage[:n_rows, 2] = inside[order]
+        linkage[:n_rows, 3] = np.concatenate(sizes)[order]
+        all_costs[:n_rows] = inside[order]
     top = float(inside.max()) if inside.size else 0.0
     # Ward's greedy merging of the k cluster nodes (k is small).
     sizes = list(np.bincount(labels, minlength=k).astype(np.float64))
     sums = cluster_sums(points, labels, k)
     means = list(sums / np.asarray(sizes)[:, None])
     nodes = [node_id(root) for root in roots]
-    rank = len(rows)
+    rank = n_rows
     height = top
     while len(nodes) > 1:
         best = None
