@@ -8,8 +8,6 @@ that ``score`` evaluates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ._cut import CutResult
@@ -22,9 +20,13 @@ from .engines.tree import Tree
 __all__ = ["FittedTree", "fit_tree"]
 
 
-@dataclass(eq=False)
 class FittedTree:
     """Everything a fit keeps of one criterion's tree over the training data.
+
+    The states of the nodes that ``predict`` compares with and the mixture
+    that ``score`` evaluates are computed when first read: a selection that
+    fits several candidates and keeps one computes them for the kept one
+    only.
 
     Attributes
     ----------
@@ -44,12 +46,40 @@ class FittedTree:
         The tied Gaussian mixture of the flat clusters (``score``).
     """
 
-    weights: dict
-    tree: Tree
-    cut: CutResult
-    node_state: dict
-    node_labels: np.ndarray
-    mixture: dict
+    def __init__(self, criterion, weights: dict, tree: Tree, cut: CutResult, X):
+        self.criterion = criterion
+        self.weights = weights
+        self.tree = tree
+        self.cut = cut
+        self._X = X
+        self._replayed = None
+        self._mixture = None
+
+    def _replay(self) -> tuple[dict, np.ndarray]:
+        if self._replayed is None:
+            criterion, tree, flat = self.criterion, self.tree, self.cut
+            self._replayed = replay_forest(
+                criterion.node_costs(self.weights, leaf_state(self._X)),
+                tree.linkage,
+                tree.costs,
+                flat.n_merges_below if criterion.replays_merges else 0,
+                flat.labels,
+            )
+        return self._replayed
+
+    @property
+    def node_state(self) -> dict:
+        return self._replay()[0]
+
+    @property
+    def node_labels(self) -> np.ndarray:
+        return self._replay()[1]
+
+    @property
+    def mixture(self) -> dict:
+        if self._mixture is None:
+            self._mixture = tied_mixture(self._X, self.cut.labels)
+        return self._mixture
 
 
 def fit_tree(criterion, weights, X, *, cut, adjacency=None, verbose=0) -> FittedTree:
@@ -70,18 +100,4 @@ def fit_tree(criterion, weights, X, *, cut, adjacency=None, verbose=0) -> Fitted
         if refined is not None:
             weights, tree = refined
             flat = cut.refined(tree.linkage, flat)
-    node_state, node_labels = replay_forest(
-        criterion.node_costs(weights, leaf_state(X)),
-        tree.linkage,
-        tree.costs,
-        flat.n_merges_below if criterion.replays_merges else 0,
-        flat.labels,
-    )
-    return FittedTree(
-        weights=weights,
-        tree=tree,
-        cut=flat,
-        node_state=node_state,
-        node_labels=node_labels,
-        mixture=tied_mixture(X, flat.labels),
-    )
+    return FittedTree(criterion, weights, tree, flat, X)
