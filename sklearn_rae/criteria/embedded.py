@@ -21,7 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._numeric import center_of, merge_code_differences, within_residuals
+from .._numeric import (
+    center_of,
+    merge_code_differences,
+    number_by_first_appearance,
+    within_residuals,
+)
 from .._prediction import NodeIndex
 from ..engines.tree import cut_linkage
 from .base import Criterion
@@ -260,11 +265,18 @@ PATIENCE = 5
 
 
 def same_partition(first: np.ndarray, second: np.ndarray) -> bool:
-    """Whether two labelings of the same samples agree up to renaming."""
+    """Whether two labelings of the same samples agree up to renaming.
+
+    They do when both, renamed ``0, 1, ...`` in order of first appearance,
+    are the same array.
+    """
     if first.shape[0] == 0:
         return True
-    pairs = np.unique(np.stack([first, second]), axis=1).shape[1]
-    return pairs == np.unique(first).shape[0] == np.unique(second).shape[0]
+    return bool(
+        np.array_equal(
+            number_by_first_appearance(first), number_by_first_appearance(second)
+        )
+    )
 
 
 class ConvergenceCheck:
