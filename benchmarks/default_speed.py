@@ -9,6 +9,7 @@ the untrained tree against ``scipy.cluster.hierarchy.linkage(X, "average")``.
     python benchmarks/default_speed.py --quick       # smaller sizes, one repeat
     python benchmarks/default_speed.py --repeat 2    # best of 2 instead of 3
     python benchmarks/default_speed.py --profile digits
+    python benchmarks/default_speed.py --data breast_cancer digits blobs5000
 
 Method. Before anything is timed, every method fits once on small data (300
 blobs), so imports and first-call costs (compilation, caches, lazy imports)
@@ -28,9 +29,13 @@ adjusted Rand index of the last fit's labels against the true labels.
 noise points count as one more cluster in its ARI. ``kept`` is the criterion
 the default kept (``merge_cost_``).
 
+``--data NAME ...`` times only those data sets (names as in the tables) and
+skips the untrained-tree table.
+
 ``--profile NAME`` (``breast_cancer``, ``digits`` or ``blobs5000``) runs
 cProfile on one default fit of NAME, after one untimed fit of it, and prints
-the 15 lines with the largest cumulative time.
+the 15 lines with the largest cumulative time, then the 15 with the largest
+own time (``tottime``).
 """
 
 from __future__ import annotations
@@ -247,6 +252,8 @@ def print_tables(rows, untrained, n_untrained: int, repeat: int) -> None:
     for case in cases:
         cells = [f"{by_key[case, name][3]:.3f}" for name in names]
         print(f"| {case} | " + " | ".join(cells) + " |")
+    if not untrained:
+        return
     print(f"\n### Untrained tree, blobs n = {n_untrained}, d = 10 (best of {repeat})\n")
     print(
         "| method | wall (s) | vs SciPy average | CPU (s) | vs SciPy average | kept |"
@@ -260,7 +267,7 @@ def print_tables(rows, untrained, n_untrained: int, repeat: int) -> None:
 
 
 def profile(name: str) -> None:
-    """cProfile one default fit of ``name``; print the top 15 by cumulative time."""
+    """cProfile one default fit of ``name``; the top 15 by cumulative and own time."""
     if name == "blobs5000":
         X, _ = blobs(5000)
         k = 8
@@ -281,6 +288,7 @@ def profile(name: str) -> None:
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream).strip_dirs()
     stats.sort_stats("cumulative").print_stats(15)
+    stats.sort_stats("tottime").print_stats(15)
     print(stream.getvalue())
 
 
@@ -290,6 +298,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None, help="best of N fits")
     parser.add_argument(
         "--profile", choices=PROFILE_NAMES, help="profile one default fit of NAME"
+    )
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        metavar="NAME",
+        help="time only these data sets; skip the untrained-tree table",
     )
     args = parser.parse_args()
     threads = ", ".join(
@@ -306,8 +320,14 @@ def main() -> None:
     print(f"Threads: {threads}; best of {repeat} after one warm-up fit of each method")
     makers = methods()
     warm_up(makers)
-    rows = fit_tables(datasets(args.quick), makers, repeat)
-    untrained = untrained_table(n_untrained, repeat)
+    cases = datasets(args.quick)
+    if args.data:
+        unknown = sorted(set(args.data) - set(cases))
+        if unknown:
+            parser.error(f"unknown data {unknown}; choose from {sorted(cases)}")
+        cases = {name: cases[name] for name in args.data}
+    rows = fit_tables(cases, makers, repeat)
+    untrained = [] if args.data else untrained_table(n_untrained, repeat)
     print_tables(rows, untrained, n_untrained, repeat)
 
 
