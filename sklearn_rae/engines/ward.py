@@ -36,6 +36,18 @@ __all__ = ["WARD", "partitioned_ward_tree", "ward_tree"]
 # stays bounded (128 MiB is about 5,800 points).
 _MATRIX_MIN_DIMS = 32
 _MATRIX_MAX_BYTES = 128 * 2**20
+# Up to this n**2 d a Ward linkage takes about a fifth of a second at most
+# here (6 ms at 569 x 30): it is called directly, since handing it to a
+# worker thread (so that Ctrl-C can interrupt it) costs up to milliseconds of
+# scheduling on a loaded machine, a training step's whole time at this size.
+_DIRECT_MAX_WORK = 2**28
+
+
+def _linkage_call(work: int, function, *args, **kwargs):
+    """``function(*args, **kwargs)``, directly for small ``work``, else in a thread."""
+    if work <= _DIRECT_MAX_WORK:
+        return function(*args, **kwargs)
+    return call_interruptibly(function, *args, **kwargs)
 
 
 def ward_tree(points: np.ndarray, loss_scale: float = 1.0) -> Tree:
@@ -65,14 +77,20 @@ def ward_tree(points: np.ndarray, loss_scale: float = 1.0) -> Tree:
         # nearest-neighbour chain on them beats recomputing them from the
         # centroids, while the matrix is small.
         try:
-            linkage = call_interruptibly(
-                fastcluster.linkage, pdist(points), method="ward", preserve_input=False
+            linkage = _linkage_call(
+                n * n * d,
+                fastcluster.linkage,
+                pdist(points),
+                method="ward",
+                preserve_input=False,
             )
         except (ValueError, FloatingPointError):
             return infinite_tree(n - 1)
     else:
         # About a minute at 100,000 points: run where Ctrl-C can interrupt it.
-        linkage = call_interruptibly(fastcluster.linkage_vector, points, method="ward")
+        linkage = _linkage_call(
+            n * n * d, fastcluster.linkage_vector, points, method="ward"
+        )
     costs = linkage[:, 2] ** 2 / 4
     # fastcluster emits merges by increasing height; the running maximum only
     # guards against rounding.
