@@ -20,9 +20,13 @@ the classic tables standardised and in raw units as
   in the unit-free start as the refinement, kept, ``i``, iff its residuals pass
   a sphericity test, printed as ``(p, max ratio, min ratio)``; else ``w``),
   ``iso_all`` (the same without the test) and ``oas`` (the refinement's
-  covariance shrunk with OAS's intensity, printed). The variants and the rules
-  that judged them are in ``docs/default_experiments.md`` (third and fourth
-  rounds).
+  covariance shrunk with OAS's intensity, printed); fifth round: ``persist``
+  (the boundary tree kept, ``B``, where the gap rule rejects it but its cut
+  into ``k`` is the more persistent in its tree, printed as ``(P_b, P_w)``),
+  ``persist2`` (the same with ``P_b >= 2 P_w``) and ``persist_sph``
+  (``persist``, except where the whitened means' refinement found spherical
+  clusters, ``s``). The variants and the rules that judged them are in
+  ``docs/default_experiments.md`` (third to fifth rounds).
 
 Run from the repository root::
 
@@ -83,22 +87,55 @@ def ward_labels(Z, k):
     return battery.cut_into(fastcluster.linkage(Z, method="ward"), k)
 
 
+#: The fits of the last :func:`baseline_row` per ``k``, for the variants that
+#: only choose between them (fifth round).
+FITTED = {}
+
+
+def _fit_recording_sphericity(X, k, merge_cost):
+    """A fit, and whether its last sphericity test passed (None if none ran)."""
+    from sklearn_rae.criteria import whitened_means
+
+    original = whitened_means.looks_spherical
+    passed = []
+
+    def recording(Z, labels):
+        passed.append(original(Z, labels))
+        return passed[-1]
+
+    whitened_means.looks_spherical = recording
+    try:
+        model = fit_package(X, k, merge_cost)
+    finally:
+        whitened_means.looks_spherical = original
+    return model, (passed[-1] if passed else None)
+
+
 def baseline_row(X, k):
     """Figures of the default and the references for one ``k``."""
     start = time.perf_counter()
-    auto = fit_package(X, k, "auto")
+    auto, auto_spherical = _fit_recording_sphericity(X, k, "auto")
     auto_s = time.perf_counter() - start
     report = auto.separation_
     if auto.merge_cost_ == "whitened_means":
-        wm_labels = auto.labels_
+        wm_model, wm_spherical = auto, auto_spherical
     else:
-        wm_labels = fit_package(X, k, "whitened_means").labels_
-    b0_labels = (
-        auto.labels_
+        wm_model, wm_spherical = _fit_recording_sphericity(X, k, "whitened_means")
+    wm_labels = wm_model.labels_
+    b0_model = (
+        auto
         if auto.merge_cost_ == "boundary"
         # Standardised columns: the identity start is the unit-free start.
-        else fit_package(unit_free(X), k, "boundary", max_iter=0).labels_
+        else fit_package(unit_free(X), k, "boundary", max_iter=0)
     )
+    b0_labels = b0_model.labels_
+    FITTED[k] = {
+        "auto": auto,
+        "wm": wm_model,
+        "wm_spherical": wm_spherical,
+        "b0": b0_model,
+        "smallest": report["smallest_cluster"] * k,
+    }
     Z0 = unit_free(X)
     km = KMeans(n_clusters=k, n_init=10, random_state=0).fit(X).labels_
     return {
@@ -388,6 +425,60 @@ def oas(X, k):
     return model.labels_, model.merge_cost_[0] + kept.get("s", "")
 
 
+def cut_persistence(X, linkage, k):
+    """The persistence of ``linkage``'s cut into ``k`` (``_choose_k``'s).
+
+    ``nan`` when a cluster of the cut holds fewer than ``m`` distinct rows.
+    """
+    from sklearn_rae._choose_k import _cut_statistics, _persistence, min_cluster_size
+
+    n = X.shape[0]
+    row_ids = np.unique(X, axis=0, return_inverse=True)[1].reshape(-1)
+    m = min_cluster_size(int(row_ids.max()) + 1)
+    smallest, last = _cut_statistics(linkage, n, row_ids, k, m)
+    if smallest[k - 1] < m:
+        return float("nan")
+    heights = np.maximum.accumulate(linkage[:, 2])
+    return float(_persistence(heights, n, np.array([k]), last)[0])
+
+
+def _persist(X, k, factor, spherical_keeps_means):
+    """The default, or the boundary tree where its cut outlives the means' cut.
+
+    ``kept``: ``b`` (gap rule), ``B`` (persistence), ``w`` (means), followed by
+    ``(P_b, P_w)``; ``s`` where the sphericity test kept the means.
+    """
+    fitted = FITTED[k]
+    auto = fitted["auto"]
+    if auto.merge_cost_ == "boundary":
+        return auto.labels_, "b"
+    p_b = cut_persistence(X, fitted["b0"].linkage_matrix_, k)
+    p_w = cut_persistence(X, fitted["wm"].linkage_matrix_, k)
+    figures = f"({p_b:.2f},{p_w:.2f})"
+    if spherical_keeps_means and fitted["wm_spherical"]:
+        return auto.labels_, "s" + figures
+    p_w_counted = 0.0 if np.isnan(p_w) else p_w
+    if (
+        fitted["smallest"] >= 0.2
+        and p_b >= factor * p_w_counted
+        and (p_b > p_w_counted)
+    ):
+        return fitted["b0"].labels_, "B" + figures
+    return auto.labels_, "w" + figures
+
+
+def persist(X, k):
+    return _persist(X, k, 1.0, spherical_keeps_means=False)
+
+
+def persist2(X, k):
+    return _persist(X, k, 2.0, spherical_keeps_means=False)
+
+
+def persist_sph(X, k):
+    return _persist(X, k, 1.0, spherical_keeps_means=True)
+
+
 #: Variants by name: ``(X, k) -> (labels, kept)``.
 VARIANTS = {
     "soft": soft,
@@ -396,6 +487,9 @@ VARIANTS = {
     "iso": iso,
     "iso_all": iso_all,
     "oas": oas,
+    "persist": persist,
+    "persist2": persist2,
+    "persist_sph": persist_sph,
 }
 
 
