@@ -69,6 +69,8 @@ __all__ = [
     "MAX_CANDIDATE_CLUSTERS",
     "NClustersChoice",
     "choose_n_clusters",
+    "cut_persistence",
+    "distinct_row_ids",
     "min_cluster_size",
 ]
 
@@ -292,6 +294,55 @@ def _persistence(heights, n, ks, last):
         values = np.log(above) - np.log(below)
     values[above == below] = 0.0  # equal heights, zero included
     return values
+
+
+def distinct_row_ids(X: np.ndarray) -> np.ndarray:
+    """The index of each sample's distinct row (equal rows, equal index)."""
+    return np.unique(X, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def cut_persistence(X, linkage, n_clusters: int, row_ids=None) -> float:
+    """The persistence of a tree's cut into ``n_clusters`` clusters.
+
+    The statistic of step 4 of the rule (see the module): ``log h[n-k] - log
+    h[n-j-1]`` for ``k = n_clusters``, with ``m`` and the running maximum of
+    the heights as :func:`choose_n_clusters` takes them. Unchanged when the
+    heights are scaled, so two trees can be compared in their own units if
+    their heights are the same power of a distance.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data the tree was built on (only its distinct rows matter).
+    linkage : ndarray of shape (n_samples - 1, 4)
+        SciPy's linkage matrix of the tree.
+    n_clusters : int
+        The cut, at least 2.
+    row_ids : ndarray of shape (n_samples,) or None
+        :func:`distinct_row_ids` of ``X``, if already computed (several
+        trees of one data set share it).
+
+    Returns
+    -------
+    float
+        The persistence, ``nan`` when a cluster of the cut holds fewer than
+        ``max(2, ceil(log2(n_distinct)))`` distinct rows.
+    """
+    X, linkage = _check_inputs(X, linkage)
+    n = X.shape[0]
+    n_clusters = _check_int(n_clusters, "n_clusters", 2)
+    if n_clusters > n:
+        raise ValueError(
+            f"n_clusters={n_clusters} must not exceed the {n} samples of the tree."
+        )
+    if row_ids is None:
+        row_ids = distinct_row_ids(X)
+    m = min_cluster_size(int(row_ids.max()) + 1)
+    smallest, last = _cut_statistics(linkage, n, row_ids, n_clusters, m)
+    if smallest[n_clusters - 1] < m:
+        return float("nan")
+    heights = np.maximum.accumulate(linkage[:, 2])
+    return float(_persistence(heights, n, np.array([n_clusters]), last)[0])
 
 
 def _range_text(k_min, k_max):

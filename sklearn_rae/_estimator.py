@@ -75,9 +75,11 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
           clusters are separated by gaps (none holds less than a fifth of an
           equal share of the samples, and every spanning-tree edge between
           two clusters is at least twice the 90th percentile of the edges
-          inside them); otherwise fits ``"whitened_means"``.
-          ``merge_cost_`` names the kept criterion, ``separation_`` the
-          figures of the rule.
+          inside them); otherwise fits ``"whitened_means"``, and still keeps
+          the boundary tree if its cut into ``n_clusters`` lives longer in
+          its tree than the means' cut in theirs (not where the means' clusters
+          are spherical). ``merge_cost_`` names the kept criterion,
+          ``separation_`` the figures of the rule.
         - ``"whitened_means"``: Ward's cost in an embedding ``L`` trained
           exactly: ``L L^T`` is the inverse of the flat clusters'
           within-cluster scatter, shrunk towards its diagonal by the
@@ -179,7 +181,8 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         With ``merge_cost="auto"`` only: ``separation`` (the smallest ratio
         of a between-cluster spanning-tree edge to the spacing inside its
         clusters), ``smallest_cluster`` (the smallest boundary cluster's
-        share of the samples) and ``kept``.
+        share of the samples), ``persistence`` (each tree's persistence of
+        its cut, or ``None`` when not compared) and ``kept``.
     stability_ : dict or None
         With ``merge_cost="adaptive"`` only: each compared criterion's mean
         adjusted Rand index between its fitted partition and its

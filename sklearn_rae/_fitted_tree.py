@@ -44,10 +44,17 @@ class FittedTree:
         The flat cluster of each of those nodes.
     mixture : dict of ndarray
         The tied Gaussian mixture of the flat clusters (``score``).
+    refinement : str or None
+        How the criterion refined the flat clusters (``"isotropic"`` or
+        ``"shared covariance"`` for the whitened means), ``None`` if it did
+        not.
     """
 
-    def __init__(self, criterion, weights: dict, tree: Tree, cut: CutResult, X):
+    def __init__(
+        self, criterion, weights: dict, tree: Tree, cut: CutResult, X, refinement=None
+    ):
         self.criterion = criterion
+        self.refinement = refinement
         self.weights = weights
         self.tree = tree
         self.cut = cut
@@ -95,9 +102,10 @@ def fit_tree(criterion, weights, X, *, cut, adjacency=None, verbose=0) -> Fitted
     if not finite(tree.costs):
         raise overflow_error(X)
     flat = cut.apply(tree.linkage, X)
+    refinement = None
     if cut.distance_threshold is None:
         refined = criterion.refine(weights, X, tree, flat.labels, adjacency)
         if refined is not None:
-            weights, tree = refined
+            weights, tree, refinement = refined
             flat = cut.refined(tree.linkage, flat)
-    return FittedTree(criterion, weights, tree, flat, X)
+    return FittedTree(criterion, weights, tree, flat, X, refinement)

@@ -45,6 +45,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
+from ._choose_k import cut_persistence, distinct_row_ids
 from ._progress import StepProgress, say
 from ._resources import check_memory
 from .criteria import MERGE_COST_NAMES, get_criterion
@@ -407,9 +408,16 @@ class GapSelection:
     and each is cut off by a gap: every spanning-tree edge between two
     clusters is at least ``min_separation`` times the ``quantile`` of the
     edges inside them (:func:`boundary_separation`). Otherwise the second
-    candidate (the whitened means) is fitted and kept. The rule and its
-    constants were fixed before the benchmark battery was run (see
-    ``docs/default_experiments.md``).
+    candidate (the whitened means) is fitted and kept, unless its cut
+    outlives the boundary tree's: with a number of clusters given, no
+    connectivity graph, no tiny boundary cluster and clusters the whitened
+    means did not find spherical (refined by k-means), the boundary tree is
+    kept when the persistence of its cut into ``k`` clusters
+    (:func:`~sklearn_rae._choose_k.cut_persistence`, each tree in its own
+    height units) is higher than the whitened means' (0 if a cluster of the
+    means' cut is too small to have one). The rules and their constants
+    were fixed before the benchmark battery was run (see
+    ``docs/default_experiments.md``, the first and fifth rounds).
 
     Attributes
     ----------
@@ -445,24 +453,47 @@ class GapSelection:
         report = {
             "separation": separation,
             "smallest_cluster": smallest,
+            "persistence": None,
             "kept": gap_name,
         }
-        gaps = (
-            n_clusters > 1
-            and smallest * n_clusters >= self.min_cluster_share
-            and separation >= self.min_separation
-        )
+        large = n_clusters > 1 and smallest * n_clusters >= self.min_cluster_share
+        gaps = large and separation >= self.min_separation
         fits.say(
             f"Boundary clusters: separation {separation:.2f}, smallest "
-            f"{smallest:.1%} of the samples; keeping "
-            + (gap_name if gaps else fallback)
+            f"{smallest:.1%} of the samples" + (f"; keeping {gap_name}" if gaps else "")
         )
-        if not gaps:
-            training, fitted = fits.fit(fallback, X)
-            report["kept"] = fallback
-        return SelectionResult(
-            report["kept"], training, fitted, {"separation_": report}
-        )
+        if gaps:
+            return SelectionResult(gap_name, training, fitted, {"separation_": report})
+        means = fits.fit(fallback, X)
+        kept = means
+        if (
+            large
+            and fits.cut.fixed_n_clusters is not None
+            and fits.adjacency is None
+            and means[1].cut.n_clusters == n_clusters
+            and means[1].refinement != "isotropic"
+        ):
+            row_ids = distinct_row_ids(X)
+            persistence = {
+                name: cut_persistence(
+                    X,
+                    fits.criterion(name).scipy_linkage(tree.tree),
+                    n_clusters,
+                    row_ids,
+                )
+                for name, tree in ((gap_name, fitted), (fallback, means[1]))
+            }
+            report["persistence"] = persistence
+            outlived = persistence[fallback]
+            if persistence[gap_name] > (0.0 if np.isnan(outlived) else outlived):
+                kept = (training, fitted)
+            fits.say(
+                "Persistence of the cut: "
+                + ", ".join(f"{name} {p:.2f}" for name, p in persistence.items())
+            )
+        report["kept"] = gap_name if kept is not means else fallback
+        fits.say(f"Keeping {report['kept']}")
+        return SelectionResult(report["kept"], *kept, {"separation_": report})
 
 
 class CandidateFits:
@@ -542,7 +573,8 @@ SELECTIONS = {
         candidates=("boundary", "whitened_means"),
         description=(
             "keeps the boundary criterion's tree where its flat clusters are "
-            "separated by gaps, and fits the whitened means otherwise"
+            "separated by gaps or outlive the whitened means' in their trees, "
+            "and fits the whitened means otherwise"
         ),
     ),
     "adaptive": StabilitySelection(

@@ -13,6 +13,7 @@ from sklearn_rae import RecursiveAutoencoderClustering
 from sklearn_rae._choose_k import (
     MAX_CANDIDATE_CLUSTERS,
     choose_n_clusters,
+    cut_persistence,
     min_cluster_size,
 )
 
@@ -116,6 +117,37 @@ def test_persistence_lives_on_through_shed_fragments():
     np.testing.assert_allclose(choice.persistence[1], np.log(10.0 / 1.0))
     assert choice.n_clusters == 2
     assert choice.criterion == "persistence"
+
+
+def test_cut_persistence_of_a_given_cut():
+    # The tree of the test above: its cut into 2 lives from 10.0 down to 1.0.
+    X = np.r_[np.arange(9.0), 100 + np.arange(7.0)][:, None]
+    merges = [
+        ("a", 0, 1, 0.1),
+        ("b", 2, 3, 0.1),
+        ("A1", "a", "b", 0.2),
+        ("c", 4, 5, 0.1),
+        ("d", 6, 7, 0.1),
+        ("A2", "c", "d", 0.2),
+        ("e", 9, 10, 0.1),
+        ("f", "e", 11, 0.2),
+        ("g", "f", 12, 0.3),
+        ("h", "g", 13, 0.4),
+        ("B'", "h", 14, 0.5),
+        ("A'", "A1", "A2", 1.0),
+        ("B", "B'", 15, 2.5),
+        ("A", "A'", 8, 3.0),
+        ("root", "A", "B", 10.0),
+    ]
+    tree = linkage_of(16, merges)
+    assert cut_persistence(X, tree, 2) == pytest.approx(np.log(10.0))
+    scaled = tree.copy()
+    scaled[:, 2] *= 7.0  # a tree's own height unit does not matter
+    assert cut_persistence(X, scaled, 2) == pytest.approx(np.log(10.0))
+    # The cut into 3 holds a cluster of one sample (fewer than m = 4 rows).
+    assert np.isnan(cut_persistence(X, tree, 3))
+    with pytest.raises(ValueError, match="at least 2"):
+        cut_persistence(X, tree, 1)
 
 
 def test_standardised_digits_give_about_ten_clusters():

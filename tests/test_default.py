@@ -9,7 +9,7 @@ from sklearn.datasets import load_breast_cancer, make_circles, make_moons
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae import RecursiveAutoencoderClustering, _selection
 from sklearn_rae._estimator import DEFAULT_MERGE_COST
 from sklearn_rae._selection import SELECTIONS, boundary_separation
 
@@ -46,6 +46,94 @@ def test_overlapping_classes_fall_back_to_the_whitened_means():
     assert model.merge_cost_ == "whitened_means"
     assert model.separation_["separation"] < 2.0
     assert adjusted_rand_score(y, model.labels_) > 0.7
+    # The whitened means' cut into 2 lives longer in its tree than the
+    # boundary tree's in its own (about 1.1 against 0.3).
+    persistence = model.separation_["persistence"]
+    assert persistence["whitened_means"] > 0.9
+    assert persistence["boundary"] < 0.5
+
+
+def _noisy_moons():
+    X, y = make_moons(400, noise=0.1, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+def _fit_with_persistences(monkeypatch, values, **params):
+    """A default fit in which the two cuts' persistences are ``values``."""
+    calls = []
+
+    def persistence(X, linkage, n_clusters, row_ids=None):
+        calls.append(n_clusters)
+        return values[len(calls) - 1]  # the boundary tree's first
+
+    monkeypatch.setattr(_selection, "cut_persistence", persistence)
+    params = {"n_clusters": 2, "random_state": 0, **params}
+    return RecursiveAutoencoderClustering(**params).fit(_noisy_moons()[0]), calls
+
+
+def test_noisy_moons_touch_and_the_means_cut_lives_longer():
+    X, _ = _noisy_moons()
+    model = RecursiveAutoencoderClustering(n_clusters=2, random_state=0).fit(X)
+    report = model.separation_
+    assert report["separation"] < 2.0  # noise bridges the moons
+    assert report["persistence"]["boundary"] < report["persistence"]["whitened_means"]
+    assert model.merge_cost_ == report["kept"] == "whitened_means"
+
+
+@pytest.mark.parametrize(
+    "values, kept",
+    [
+        ((2.0, 1.0), "boundary"),
+        ((1.0, 2.0), "whitened_means"),
+        ((1.0, 1.0), "whitened_means"),  # a tie keeps the means
+        ((0.5, float("nan")), "boundary"),  # the means' cut has no persistence
+        ((float("nan"), 0.5), "whitened_means"),
+    ],
+)
+def test_the_longer_lived_cut_is_kept(monkeypatch, values, kept):
+    model, calls = _fit_with_persistences(monkeypatch, values)
+    assert calls == [2, 2]
+    assert model.merge_cost_ == model.separation_["kept"] == kept
+    if kept == "boundary":
+        untrained = RecursiveAutoencoderClustering(
+            n_clusters=2, merge_cost="boundary", max_iter=0, random_state=0
+        ).fit(_noisy_moons()[0])
+        np.testing.assert_array_equal(model.labels_, untrained.labels_)
+        np.testing.assert_array_equal(model.linkage_matrix_, untrained.linkage_matrix_)
+        assert model.n_iter_ == 0
+
+
+@pytest.mark.parametrize("setting", ["n_clusters_auto", "connectivity"])
+def test_persistence_is_compared_only_for_a_given_number_without_a_graph(
+    monkeypatch, setting
+):
+    from sklearn.neighbors import kneighbors_graph
+
+    if setting == "n_clusters_auto":
+        params = {"n_clusters": "auto"}
+    else:
+        params = {"connectivity": kneighbors_graph(_noisy_moons()[0], 10)}
+    model, calls = _fit_with_persistences(monkeypatch, (9.0, 0.0), **params)
+    assert calls == []
+    assert model.separation_["persistence"] is None
+    assert model.merge_cost_ == "whitened_means"
+
+
+def test_spherical_clusters_keep_the_means_without_comparing(monkeypatch):
+    # Two spherical Gaussian clusters in 6 dimensions: the whitened means
+    # refine them by k-means, whatever the boundary tree's cut.
+    rng = np.random.RandomState(3)
+    y = np.repeat([0, 1], 500)
+    X = rng.normal(size=(1000, 6)) + np.outer(y, np.full(6, 2.5 / np.sqrt(6)))
+    monkeypatch.setattr(
+        _selection, "cut_persistence", lambda *args: pytest.fail("compared")
+    )
+    model = RecursiveAutoencoderClustering(n_clusters=2, random_state=0).fit(X)
+    assert model.merge_cost_ == "whitened_means"
+    # Large boundary clusters: only the sphericity skips the comparison.
+    assert model.separation_["smallest_cluster"] * 2 >= 0.2
+    assert model.separation_["persistence"] is None
+    assert adjusted_rand_score(y, model.labels_) > 0.6
 
 
 def test_a_default_fit_needs_no_tensorflow():

@@ -245,8 +245,10 @@ class Criterion:
         """Improve the fitted tree's flat clusters, or None (the default).
 
         Called once on the final tree cut into a number of clusters; returns
-        ``(weights, tree)`` whose cut into as many clusters is the refined
-        partition.
+        ``(weights, tree, kind)``: ``tree``'s cut into as many clusters is
+        the refined partition, ``kind`` names the refinement (a few words,
+        kept as :attr:`FittedTree.refinement
+        <sklearn_rae._fitted_tree.FittedTree.refinement>`).
         """
         return None
 

@@ -275,12 +275,13 @@ def refine_clusters(X: np.ndarray, labels: np.ndarray):
     Lloyd's algorithm in the unit-free metric (:func:`isotropic_partition`)
     where its clusters pass :func:`looks_spherical`, otherwise the
     classification EM with the shared covariance (:func:`refine_partition`).
-    Returns ``(labels, kernel_embed, n_moves)``.
+    Returns ``(labels, kernel_embed, n_moves, kind)``, ``kind`` the
+    refinement kept: ``"isotropic"`` or ``"shared covariance"``.
     """
     isotropic, kernel_embed, n_moves = isotropic_partition(X, labels)
     if looks_spherical(X @ kernel_embed, isotropic):
-        return isotropic, kernel_embed, n_moves
-    return refine_partition(X, labels)
+        return isotropic, kernel_embed, n_moves, "isotropic"
+    return (*refine_partition(X, labels), "shared covariance")
 
 
 class ExactMetricTrainer(Trainer):
@@ -373,7 +374,8 @@ class WhitenedMeansCriterion(EmbeddedCriterion):
         centred = X - center_of(X)
         if not np.trace(shrunk_within_scatter(centred, labels)[0]) > 0:
             return None  # every cluster is a point: nothing to refine
-        refined, kernel_embed, _ = refine_clusters(centred, labels)
+        refined, kernel_embed, _, kind = refine_clusters(centred, labels)
         weights = {**weights, "kernel_embed": kernel_embed}
         points = centred @ kernel_embed
-        return weights, partitioned_ward_tree(points, refined, self.loss_scale(weights))
+        tree = partitioned_ward_tree(points, refined, self.loss_scale(weights))
+        return weights, tree, kind
