@@ -487,12 +487,13 @@ class GapSelection:
             outlived = persistence[fallback]
             if persistence[gap_name] > (0.0 if np.isnan(outlived) else outlived):
                 kept = (training, fitted)
+            report["kept"] = gap_name if kept is not means else fallback
             fits.say(
-                "Persistence of the cut: "
+                f"Persistence of the cut into {n_clusters}: "
                 + ", ".join(f"{name} {p:.2f}" for name, p in persistence.items())
+                + f"; keeping {report['kept']}"
             )
         report["kept"] = gap_name if kept is not means else fallback
-        fits.say(f"Keeping {report['kept']}")
         return SelectionResult(report["kept"], *kept, {"separation_": report})
 
 
