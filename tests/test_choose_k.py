@@ -82,12 +82,15 @@ def linkage_of(n, merges):
     return np.array(rows, dtype=float)
 
 
-def test_persistence_lives_on_through_shed_fragments():
-    # 16 samples, clusters of at least m = 4. Group A (samples 0..8) is two
-    # clusters of 4 joined at 1.0, then sample 8 at 3.0; group B (9..15) a
-    # chain, then sample 15 at 2.5. Undoing the merges at 3.0 and 2.5 sheds
-    # one sample from A and B: the partition into A and B lives on down to
-    # A's split at 1.0.
+def _shedding_tree():
+    """16 samples whose cut into 2 sheds one sample from each group.
+
+    With clusters of at least m = 4: group A (samples 0..8) is two clusters
+    of 4 joined at 1.0, then sample 8 at 3.0; group B (9..15) a chain, then
+    sample 15 at 2.5. Undoing the merges at 3.0 and 2.5 sheds one sample
+    from A and B: the partition into A and B lives on down to A's split at
+    1.0. Returns ``(X, linkage)``.
+    """
     X = np.r_[np.arange(9.0), 100 + np.arange(7.0)][:, None]
     tree = linkage_of(
         16,
@@ -109,6 +112,11 @@ def test_persistence_lives_on_through_shed_fragments():
             ("root", "A", "B", 10.0),
         ],
     )
+    return X, tree
+
+
+def test_persistence_lives_on_through_shed_fragments():
+    X, tree = _shedding_tree()
     choice = choose_n_clusters(X, tree)
     assert choice.min_cluster_size == 4
     # Every cut into 3 or more clusters holds a fragment of one sample.
@@ -120,26 +128,8 @@ def test_persistence_lives_on_through_shed_fragments():
 
 
 def test_cut_persistence_of_a_given_cut():
-    # The tree of the test above: its cut into 2 lives from 10.0 down to 1.0.
-    X = np.r_[np.arange(9.0), 100 + np.arange(7.0)][:, None]
-    merges = [
-        ("a", 0, 1, 0.1),
-        ("b", 2, 3, 0.1),
-        ("A1", "a", "b", 0.2),
-        ("c", 4, 5, 0.1),
-        ("d", 6, 7, 0.1),
-        ("A2", "c", "d", 0.2),
-        ("e", 9, 10, 0.1),
-        ("f", "e", 11, 0.2),
-        ("g", "f", 12, 0.3),
-        ("h", "g", 13, 0.4),
-        ("B'", "h", 14, 0.5),
-        ("A'", "A1", "A2", 1.0),
-        ("B", "B'", 15, 2.5),
-        ("A", "A'", 8, 3.0),
-        ("root", "A", "B", 10.0),
-    ]
-    tree = linkage_of(16, merges)
+    # Its cut into 2 lives from 10.0 down to 1.0.
+    X, tree = _shedding_tree()
     assert cut_persistence(X, tree, 2) == pytest.approx(np.log(10.0))
     scaled = tree.copy()
     scaled[:, 2] *= 7.0  # a tree's own height unit does not matter
