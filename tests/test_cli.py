@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from checkout_env import checkout_env
 from scipy.cluster.hierarchy import is_valid_linkage
 
 from sklearn_rae.cli import main
@@ -354,10 +355,7 @@ def test_main_without_matplotlib_skips_the_picture(tmp_path, capsys, monkeypatch
 
 
 def test_module_runs_as_a_script(tmp_path):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env = checkout_env()
     result = subprocess.run(
         [sys.executable, "-m", "sklearn_rae", "--max-iter", "2"],
         cwd=tmp_path,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from checkout_env import checkout_env
 
 import sklearn_rae
 from sklearn_rae.cli import io as cli_io
@@ -172,10 +173,7 @@ def test_signal_while_writing_leaves_the_previous_outputs(
     signum, status, word, tmp_path
 ):
     out, before = _previous_run(tmp_path)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env = checkout_env()
     child = subprocess.Popen(
         [sys.executable, "-c", _INTERRUPTED_WRITER, str(_npy(tmp_path))]
         + FAST

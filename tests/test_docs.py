@@ -1,13 +1,13 @@
 """The documentation builds with warnings as errors, gallery included."""
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from checkout_env import checkout_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS_DIR = REPO_ROOT / "docs"
@@ -24,10 +24,7 @@ def test_docs_build_without_warnings(tmp_path):
     source = tmp_path / "docs"
     shutil.copytree(DOCS_DIR, source, ignore=shutil.ignore_patterns(*BUILD_OUTPUTS))
     html = tmp_path / "html"
-    env = dict(os.environ, MPLBACKEND="Agg")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env = checkout_env(MPLBACKEND="Agg")
     result = subprocess.run(
         [
             sys.executable,

@@ -1,17 +1,16 @@
 """Numerical faults and failed fits: divergence, interrupted fits, global state."""
 
 import copy
-import os
 import random
 import signal
 import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from checkout_env import checkout_env
 from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
 
 import sklearn_rae._estimator as estimator_module
@@ -406,13 +405,7 @@ except KeyboardInterrupt:
     [("boundary", 30_000), ("whitened_means", 25_000)],
 )
 def test_ctrl_c_during_a_long_tree_build_interrupts_the_fit(merge_cost, n_samples):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [
-            str(Path(__file__).resolve().parents[1]),
-            *filter(None, [env.get("PYTHONPATH")]),
-        ]
-    )
+    env = checkout_env()
     child = subprocess.Popen(
         [sys.executable, "-c", _INTERRUPTED_BUILD, merge_cost, str(n_samples)],
         stdout=subprocess.PIPE,

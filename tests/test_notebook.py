@@ -1,17 +1,14 @@
 """What a notebook does with a model: display it, inspect it, without TensorFlow."""
 
-import os
 import pickle
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
+from checkout_env import checkout_env
 
 from sklearn_rae import RecursiveAutoencoderClustering
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_displaying_an_unpickled_model_does_not_import_tensorflow(tmp_path):
@@ -34,10 +31,7 @@ def test_displaying_an_unpickled_model_does_not_import_tensorflow(tmp_path):
         assert "merger_" in dir(model)
         """
     )
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env = checkout_env()
     result = subprocess.run(
         [sys.executable, "-c", script],
         env=env,

@@ -5,17 +5,15 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
+from checkout_env import checkout_env
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering, _progress
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: How every line of a verbose fit in a log starts.
 STAGES = (
@@ -241,10 +239,7 @@ def test_verbose_default_fit_imports_neither_tensorflow_nor_keras():
         assert "tensorflow" not in sys.modules, "TensorFlow was imported"
         """
     )
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
-    )
+    env = checkout_env()
     result = subprocess.run(
         [sys.executable, "-c", script],
         env=env,
