@@ -25,8 +25,12 @@ the classic tables standardised and in raw units as
   into ``k`` is the more persistent in its tree, printed as ``(P_b, P_w)``),
   ``persist2`` (the same with ``P_b >= 2 P_w``) and ``persist_sph``
   (``persist``, except where the whitened means' refinement found spherical
-  clusters, ``s``). The variants and the rules that judged them are in
-  ``docs/default_experiments.md`` (third to fifth rounds).
+  clusters, ``s``); sixth round: ``scale_gate`` (the unit-free start's
+  per-column scales only where the columns' interquartile ranges differ by
+  more than 10, else one overall scale) and ``scale_shrunk`` (the scales
+  shrunk towards their geometric mean by ``1 - log10`` of that ratio), kept
+  printed with the ratio ``r``. The variants and the rules that judged them
+  are in ``docs/default_experiments.md`` (third to sixth rounds).
 
 Run from the repository root::
 
@@ -473,6 +477,66 @@ def persist_sph(X, k):
     return _persist(X, k, 1.0, spherical_keeps_means=True)
 
 
+def spread_ratio(X):
+    """``r``: the largest over the smallest non-zero interquartile range."""
+    upper, lower = np.percentile(X, [75, 25], axis=0)
+    spread = upper - lower
+    spread = spread[spread > 0]
+    if spread.size < 2:
+        return float("inf")
+    return float(spread.max() / spread.min())
+
+
+def today_scales(X):
+    scale = np.std(X, axis=0)
+    scale[~(scale > 0)] = 1.0
+    return scale
+
+
+def gated_scales(X):
+    """(a): per-column scales if ``r > 10``, else one overall scale."""
+    scale = today_scales(X)
+    if spread_ratio(X) > 10:
+        return scale
+    return np.full_like(scale, np.sqrt(np.mean(np.std(X, axis=0) ** 2)))
+
+
+def shrunk_scales(X):
+    """(b): scales shrunk towards their geometric mean, ``a = 1 - log10 r``."""
+    scale = today_scales(X)
+    spread = np.std(X, axis=0)
+    moving = spread > 0
+    if not np.any(moving):
+        return scale
+    intensity = min(1.0, max(0.0, 1.0 - np.log10(spread_ratio(X))))
+    geometric = np.exp(np.mean(np.log(spread[moving])))
+    scale[moving] = spread[moving] ** (1.0 - intensity) * geometric**intensity
+    return scale
+
+
+def _scaled_fit(X, k, scales):
+    """The default with ``column_scales`` (the unit-free start) replaced."""
+    from sklearn_rae.criteria import embedded, whitened_means
+
+    original = embedded.column_scales
+    embedded.column_scales = scales
+    whitened_means.column_scales = scales
+    try:
+        model = fit_package(X, k, "auto")
+    finally:
+        embedded.column_scales = original
+        whitened_means.column_scales = original
+    return model.labels_, f"{model.merge_cost_[0]}(r={spread_ratio(X):.1f})"
+
+
+def scale_gate(X, k):
+    return _scaled_fit(X, k, gated_scales)
+
+
+def scale_shrunk(X, k):
+    return _scaled_fit(X, k, shrunk_scales)
+
+
 #: Variants by name: ``(X, k) -> (labels, kept)``.
 VARIANTS = {
     "soft": soft,
@@ -484,6 +548,8 @@ VARIANTS = {
     "persist": persist,
     "persist2": persist2,
     "persist_sph": persist_sph,
+    "scale_gate": scale_gate,
+    "scale_shrunk": scale_shrunk,
 }
 
 
