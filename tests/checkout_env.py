@@ -13,3 +13,23 @@ def checkout_env(**variables):
         [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
     )
     return env
+
+
+def run_in_checkout(script, timeout=300):
+    """Run the Python ``script`` in a new process importing this checkout.
+
+    Returns the completed process (output captured as text) once it has
+    succeeded; a failure shows the end of its standard error.
+    """
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=checkout_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result

@@ -1,12 +1,10 @@
 """What a notebook does with a model: display it, inspect it, without TensorFlow."""
 
 import pickle
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
-from checkout_env import checkout_env
+from checkout_env import run_in_checkout
 
 from sklearn_rae import RecursiveAutoencoderClustering
 
@@ -31,15 +29,7 @@ def test_displaying_an_unpickled_model_does_not_import_tensorflow(tmp_path):
         assert "merger_" in dir(model)
         """
     )
-    env = checkout_env()
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_in_checkout(script)
 
 
 def test_dir_lists_merger_once_tensorflow_is_loaded():

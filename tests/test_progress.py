@@ -2,13 +2,12 @@
 
 import io
 import os
-import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
-from checkout_env import checkout_env
+from checkout_env import run_in_checkout
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
@@ -239,15 +238,7 @@ def test_verbose_default_fit_imports_neither_tensorflow_nor_keras():
         assert "tensorflow" not in sys.modules, "TensorFlow was imported"
         """
     )
-    env = checkout_env()
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_in_checkout(script)
     assert "Built the boundary tree over 150 samples" in result.stdout
 
 
