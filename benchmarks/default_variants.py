@@ -304,63 +304,28 @@ def guard(X, k):
 
 
 def lloyd_unit_free(Xc, labels, rounds=100):
-    """Lloyd's algorithm in the fixed unit-free metric ``Xc diag(1 / std)``."""
-    from sklearn_rae._numeric import number_by_first_appearance
-    from sklearn_rae.criteria.embedded import column_scales
+    """Lloyd's algorithm in the fixed unit-free metric ``Xc diag(1 / std)``.
 
-    kernel_embed = np.diag(1.0 / column_scales(Xc))
-    Z = Xc @ kernel_embed
-    labels = number_by_first_appearance(labels)
-    k = int(labels.max()) + 1
-    n_moves = 0
-    for _ in range(rounds):
-        counts = np.bincount(labels, minlength=k)
-        sums = np.zeros((k, Z.shape[1]))
-        np.add.at(sums, labels, Z)
-        means = sums / counts[:, None]
-        distance = np.einsum("ij,ij->i", means, means)[None, :] - 2.0 * Z @ means.T
-        moved = np.argmin(distance, axis=1)
-        for cluster in range(k):
-            if not np.any(moved == cluster):
-                members = np.flatnonzero(labels == cluster)
-                moved[members[np.argmin(distance[members, cluster])]] = cluster
-        moved = number_by_first_appearance(moved)
-        if np.array_equal(moved, labels):
-            break
-        labels = moved
-        n_moves += 1
-    return labels, kernel_embed, n_moves
+    The fourth round's variant, now the package's ``isotropic_partition``.
+    """
+    from sklearn_rae.criteria.whitened_means import isotropic_partition
+
+    return isotropic_partition(Xc, labels, rounds)
 
 
 def sphericity(Z, labels):
     """Whether the residuals of ``labels`` in ``Z`` look spherical.
 
     Residuals projected off the span of the centred cluster means; their
-    eigenvalues against the Marchenko-Pastur edges with a margin of 1.5.
+    eigenvalues against the Marchenko-Pastur edges with a margin of 1.5 (the
+    package's ``sphericity`` and ``looks_spherical`` since the fourth round).
     Returns ``(spherical, p, max ratio, min ratio)``.
     """
-    from sklearn_rae._numeric import within_residuals
+    from sklearn_rae.criteria import whitened_means
 
-    n, d = Z.shape
-    k = int(labels.max()) + 1
-    residuals = within_residuals(Z, labels)
-    means = np.array([Z[labels == c].mean(axis=0) for c in range(k)])
-    means = means - Z.mean(axis=0)
-    u, singular, _ = np.linalg.svd(means.T, full_matrices=True)
-    rank = int(np.sum(singular > 1e-10 * max(singular.max(), 1e-300)))
-    complement = u[:, rank:]
-    p = complement.shape[1]
-    if p < 2:
-        return False, p, float("nan"), float("nan")
-    projected = residuals @ complement
-    values = np.linalg.eigvalsh(projected.T @ projected / n)
-    mean = float(np.mean(values))
-    if not mean > 0:
-        return False, p, float("nan"), float("nan")
-    edge = np.sqrt(p / (n - k))
-    high, low = values.max() / mean, values.min() / mean
-    spherical = high <= 1.5 * (1 + edge) ** 2 and low >= (1 - edge) ** 2 / 1.5
-    return bool(spherical), p, float(high), float(low)
+    report = whitened_means.sphericity(Z, labels)
+    spherical = whitened_means.looks_spherical(Z, labels)
+    return spherical, report["p"], report["largest"], report["smallest"]
 
 
 def _iso(X, k, test):
