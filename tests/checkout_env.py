@@ -33,3 +33,20 @@ def run_in_checkout(script, timeout=300):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def start_in_checkout(script, *arguments):
+    """Start the Python ``script`` with ``arguments``, importing this checkout.
+
+    Returns the running process, its standard output and error as text pipes.
+    """
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=checkout_env(),
+    )

@@ -5,7 +5,6 @@ import errno
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import zipfile
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from checkout_env import checkout_env
+from checkout_env import start_in_checkout
 
 import sklearn_rae
 from sklearn_rae.cli import io as cli_io
@@ -173,15 +172,8 @@ def test_signal_while_writing_leaves_the_previous_outputs(
     signum, status, word, tmp_path
 ):
     out, before = _previous_run(tmp_path)
-    env = checkout_env()
-    child = subprocess.Popen(
-        [sys.executable, "-c", _INTERRUPTED_WRITER, str(_npy(tmp_path))]
-        + FAST
-        + ["--output-dir", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    child = start_in_checkout(
+        _INTERRUPTED_WRITER, str(_npy(tmp_path)), *FAST, "--output-dir", str(out)
     )
     try:
         assert child.stdout.readline() == "writing\n"

@@ -3,14 +3,12 @@
 import copy
 import random
 import signal
-import subprocess
-import sys
 import time
 import warnings
 
 import numpy as np
 import pytest
-from checkout_env import checkout_env
+from checkout_env import start_in_checkout
 from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
 
 import sklearn_rae._estimator as estimator_module
@@ -405,14 +403,7 @@ except KeyboardInterrupt:
     [("boundary", 30_000), ("whitened_means", 25_000)],
 )
 def test_ctrl_c_during_a_long_tree_build_interrupts_the_fit(merge_cost, n_samples):
-    env = checkout_env()
-    child = subprocess.Popen(
-        [sys.executable, "-c", _INTERRUPTED_BUILD, merge_cost, str(n_samples)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    child = start_in_checkout(_INTERRUPTED_BUILD, merge_cost, str(n_samples))
     try:
         assert child.stdout.readline() == "compiled call\n"
         time.sleep(0.5)
