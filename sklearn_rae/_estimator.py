@@ -239,6 +239,10 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         Gradient steps taken; fewer than ``max_iter`` if training diverged
         or, for ``"learned_metric"``, converged or found no spread to learn
         from.
+    start_check_ : StartCheck or None
+        After Adam's training (``"learned_metric"``, ``"boundary"``): the tree
+        objective of the initial and the trained weights over one fixed
+        sample; fit warns where training ended above its start.
 
     See Also
     --------
@@ -490,6 +494,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         self.__dict__.update(described)
         self.loss_curve_ = training.loss_curve
         self.n_iter_ = len(training.loss_curve)
+        self.start_check_ = training.start_check
         # The engines work in merge costs; SciPy's units for the user.
         linkage = get_criterion(name, self.shrinkage).scipy_linkage(tree)
         self.linkage_matrix_ = linkage

@@ -105,6 +105,11 @@ class Criterion:
     #: Whether every step trains on the same batch (drawn once), as exact
     #: steps need, rather than on a new one.
     fixed_batch = False
+    #: Whether training ends with the start check of
+    #: :func:`sklearn_rae._training.check_start`: the trained weights' tree
+    #: objective against the initial weights', on one fixed sample. Needs
+    #: :meth:`tree_objective`.
+    checks_start = False
 
     def __init__(self, shrinkage: float = 0.3, start: str = "identity"):
         self.shrinkage = float(shrinkage)
@@ -166,6 +171,21 @@ class Criterion:
         if not self.ordered_children:
             linkage[:, :2].sort(axis=1)
         return linkage
+
+    def tree_objective(
+        self,
+        weights: dict[str, np.ndarray],
+        X: np.ndarray,
+        tree: Tree,
+        below_cut: np.ndarray | None = None,
+    ) -> float:
+        """The objective training minimises, for ``tree`` over ``X``.
+
+        ``below_cut`` marks the merges below the flat cut (1.0) for a
+        criterion that :attr:`trains_on_cut`. What the start check compares
+        (:attr:`checks_start`).
+        """
+        raise NotImplementedError
 
     def build_tree(
         self, weights: dict[str, np.ndarray], X: np.ndarray, adjacency=None

@@ -186,6 +186,8 @@ class EmbeddedCriterion(Criterion):
     weight_memory_factors = {"train": 18, "build": 3}
     trains_on_cut = True
     log_objective = True
+    #: Adam's steps on noisy batches can end above where they started.
+    checks_start = True
 
     def initial_weights(self, X, random_state):
         weights = init_embedding_weights(X.shape[1], random_state)
@@ -232,6 +234,16 @@ class EmbeddedCriterion(Criterion):
             f"{_format_seconds(seconds)} per step on 2 cores. Reduce the features "
             "first (for example with PCA) or lower max_iter."
         )
+
+    def tree_objective(self, weights, X, tree, below_cut=None):
+        """:func:`embedded_pairs_objective` of ``tree``'s merges below the cut."""
+        difference, factor = merge_code_differences(X, tree.linkage, *tree.codes)
+        if below_cut is not None:
+            factor = factor * below_cut
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return embedded_pairs_objective(
+                difference, factor, weights["kernel_embed"], self.shrinkage
+            )
 
     def make_trainer(self, weights, learning_rate):
         from .embedded_tf import EmbeddingTrainer

@@ -340,6 +340,8 @@ class WhitenedMeansCriterion(EmbeddedCriterion):
     #: partitions.
     max_steps = 3
     fixed_batch = True
+    #: Exact steps, not Adam's: no start check.
+    checks_start = False
     #: batch_size="auto": every set of up to 4,000 samples trains on all its
     #: samples, so that the fit does not depend on the random state (a 4,000
     #: sample distance matrix for Ward's tree is 64 MB).
