@@ -37,6 +37,11 @@ __all__ = [
 #: The start check's sample: every training sample up to this many, else this
 #: many drawn with a fixed seed.
 CHECK_SAMPLES = 4096
+#: The share of the samples held out of training for the start check (at
+#: most CHECK_SAMPLES of them), where there are at least HOLDOUT_MIN_SAMPLES
+#: and no connectivity graph; elsewhere the check uses the training samples.
+HOLDOUT_FRACTION = 0.2
+HOLDOUT_MIN_SAMPLES = 250
 #: How far the trained weights' objective (a logarithm) may lie above the
 #: initial weights' before the check fires: a tenth of a percent of spread.
 CHECK_TOLERANCE = 1e-3
@@ -81,6 +86,8 @@ class StartCheck:
         The same for the trained weights.
     n_samples : int
         Samples in the check sample.
+    held_out : bool
+        Whether the check sample was held out of training.
     kept_initial : bool
         Whether the fit kept the initial weights because training ended above
         them.
@@ -89,6 +96,7 @@ class StartCheck:
     initial_objective: float
     trained_objective: float
     n_samples: int
+    held_out: bool
     kept_initial: bool
 
     @property
@@ -105,7 +113,8 @@ class StartCheck:
         )
         return (
             "Training ended above where it started by its own measure: the tree "
-            f"objective over {self.n_samples} training samples is "
+            f"objective over {self.n_samples} "
+            f"{'held-out' if self.held_out else 'training'} samples is "
             f"{self.trained_objective:.6g} with the trained weights against "
             f"{self.initial_objective:.6g} with the initial ones, so {kept}. "
             "A lower learning_rate takes smaller steps."
@@ -202,12 +211,28 @@ class BlowUpWatch:
 CHECKED_OUTCOMES = ("converged", "not converged", "done", "diverged")
 
 
+def held_out_rows(n_samples: int, adjacency=None) -> np.ndarray | None:
+    """The samples held out of training for the start check, sorted, or None.
+
+    :data:`HOLDOUT_FRACTION` of them (at most :data:`CHECK_SAMPLES`), drawn
+    with a fixed seed, so that the hold-out neither depends on nor advances
+    the fit's random state; none with a connectivity graph (training batches
+    are connected neighbourhoods) or fewer than :data:`HOLDOUT_MIN_SAMPLES`.
+    """
+    if adjacency is not None or n_samples < HOLDOUT_MIN_SAMPLES:
+        return None
+    n_held = min(int(HOLDOUT_FRACTION * n_samples), CHECK_SAMPLES)
+    if n_held == 0:
+        return None
+    seeded = np.random.RandomState(0)
+    return np.sort(seeded.choice(n_samples, n_held, replace=False))
+
+
 def check_rows(n_samples: int, adjacency=None) -> np.ndarray | None:
-    """The start check's sample: None for all, else sorted row indices.
+    """Without a hold-out, the start check's sample: None for all, else rows.
 
     :data:`CHECK_SAMPLES` of them drawn with a fixed seed (a connected
-    neighbourhood along ``adjacency``), so that the check neither depends on
-    nor advances the fit's random state.
+    neighbourhood along ``adjacency``).
     """
     if n_samples <= CHECK_SAMPLES:
         return None
@@ -217,20 +242,24 @@ def check_rows(n_samples: int, adjacency=None) -> np.ndarray | None:
     return np.sort(seeded.choice(n_samples, CHECK_SAMPLES, replace=False))
 
 
-def check_start(criterion, X, initial, trained, cut, adjacency=None) -> StartCheck:
+def check_start(
+    criterion, X, initial, trained, cut, adjacency=None, held_out=None
+) -> StartCheck:
     """Compare the trained weights with the initial ones by training's objective.
 
-    Both trees are built over the same check sample (:func:`check_rows`) and
-    cut where training cut, ``cut`` fixed (a number of clusters or a
-    threshold); their objectives (:meth:`Criterion.tree_objective`) are
-    compared. A gradient step lowers the objective of the tree it was taken
-    on, but the next tree, built with the new weights, may merge differently
-    and cost more, and a batch's step need not help the other samples: so
-    training can end above where it started by its own measure. The check
+    Both trees are built over the same check sample, the rows ``held_out`` of
+    training (:func:`held_out_rows`) or else :func:`check_rows`, and cut where
+    training cut, ``cut`` fixed (a number of clusters or a threshold); their
+    objectives (:meth:`Criterion.tree_objective`) are compared. A gradient
+    step lowers the objective of the tree it was taken on, but the next tree,
+    built with the new weights, may merge differently and cost more; and a
+    metric fitted to the training samples' own partition fits them better
+    than it fits samples it has not seen. So training can end above where it
+    started by its own measure, most plainly on held-out samples. The check
     fires when it does by more than :data:`CHECK_TOLERANCE`, and then (with
     :data:`CHECK_REVERTS`) the fit keeps the initial weights.
     """
-    rows = check_rows(X.shape[0], adjacency)
+    rows = held_out if held_out is not None else check_rows(X.shape[0], adjacency)
     sample = X if rows is None else X[rows]
     graph = None
     if adjacency is not None:
@@ -249,6 +278,7 @@ def check_start(criterion, X, initial, trained, cut, adjacency=None) -> StartChe
         initial_objective,
         trained_objective,
         sample.shape[0],
+        held_out=held_out is not None,
         kept_initial=bool(worsened and CHECK_REVERTS),
     )
 
@@ -326,6 +356,15 @@ def train(
                 "trained on whole trees; raise batch_size above n_clusters.",
             )
         )
+    held_out = None
+    X_train = X
+    if criterion.checks_start:
+        held_out = held_out_rows(X.shape[0], adjacency)
+    if held_out is not None:
+        trained_rows = np.ones(X.shape[0], dtype=bool)
+        trained_rows[held_out] = False
+        X_train = X[trained_rows]
+        batch_size = min(batch_size, X_train.shape[0])
     progress = None
     if verbose:
         # Shown before the trainer is made, which may import TensorFlow.
@@ -337,7 +376,7 @@ def train(
             progress.started()
         outcome, training_cut = _run_steps(
             criterion,
-            X,
+            X_train,
             trainer,
             result,
             weights,
@@ -347,6 +386,7 @@ def train(
             random_state=random_state,
             adjacency=adjacency,
             progress=progress,
+            n_samples_total=X.shape[0],
         )
         if (
             criterion.checks_start
@@ -354,7 +394,13 @@ def train(
             and result.weights is not weights
         ):
             result.start_check = check_start(
-                criterion, X, weights, result.weights, training_cut, adjacency
+                criterion,
+                X,
+                weights,
+                result.weights,
+                training_cut,
+                adjacency,
+                held_out,
             )
             if result.start_check.kept_initial:
                 result.weights = weights
@@ -383,6 +429,7 @@ def _run_steps(
     random_state,
     adjacency,
     progress,
+    n_samples_total,
 ) -> str:
     """The training loop of :func:`train`; sets ``result.weights``.
 
@@ -419,7 +466,7 @@ def _run_steps(
             if training_cut is None:
                 # "auto" is chosen on the first tree, then fixed.
                 training_cut = cut.fixed_on(batch, tree.linkage, tree_is_finite)
-            below_cut = training_cut.below_cut(tree.linkage, n_samples)
+            below_cut = training_cut.below_cut(tree.linkage, n_samples_total)
             if tree_is_finite and not np.any(tree.costs[below_cut > 0]):
                 # The flat clusters are points: nothing to learn.
                 result.weights = weights
