@@ -189,7 +189,9 @@ class TrainingProgress:
         ``outcome`` is ``"converged"``, ``"max_iter"`` (the steps ran out
         before the convergence check was met), ``"done"`` (all the steps, for
         a criterion without a check or with its own number of steps),
-        ``"nothing to learn"``, ``"diverged"`` or ``"interrupted"``.
+        ``"nothing to learn"``, ``"diverged"``, ``"start kept"`` (training
+        without a held-out share of the samples did not lower its objective
+        on them) or ``"interrupted"``.
         """
         if outcome == "converged":
             self.steps.close("converged", complete=True)
@@ -199,6 +201,8 @@ class TrainingProgress:
             )
         elif outcome == "diverged":
             self.steps.close("diverged (see the warning)")
+        elif outcome == "start kept":
+            self.steps.close("kept the initial weights (see the warning)")
         else:
             self.steps.close()
         if outcome == "max_iter":

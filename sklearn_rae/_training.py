@@ -7,7 +7,10 @@ GradientTape and Adam). Monitors watch every step: divergence (an objective
 that overflows or grows a thousandfold), convergence (the criterion's
 :meth:`~sklearn_rae.criteria.base.Criterion.convergence_check`) and progress.
 After the last step the start check (:func:`check_start`) compares the
-trained weights with the initial ones by that objective on one fixed sample.
+trained weights with the initial ones by that objective, first on a share of
+the samples held out of a first training (:func:`held_out_rows`), then on the
+training samples, and keeps the initial weights where training ended above
+them.
 The loop returns the weights, the loss curve, the check and the warnings as
 data, so the caller decides which to issue.
 """
@@ -356,64 +359,110 @@ def train(
                 "trained on whole trees; raise batch_size above n_clusters.",
             )
         )
-    held_out = None
-    X_train = X
-    if criterion.checks_start:
-        held_out = held_out_rows(X.shape[0], adjacency)
-    if held_out is not None:
-        trained_rows = np.ones(X.shape[0], dtype=bool)
-        trained_rows[held_out] = False
-        X_train = X[trained_rows]
-        batch_size = min(batch_size, X_train.shape[0])
     progress = None
     if verbose:
         # Shown before the trainer is made, which may import TensorFlow.
         progress = TrainingProgress(criterion.name, max_iter, requested_max_iter)
+    steps = {
+        "cut": cut,
+        "max_iter": max_iter,
+        "batch_size": batch_size,
+        "n_samples_total": X.shape[0],
+    }
     outcome = "interrupted"
     try:
+        held_out = None
+        if criterion.checks_start:
+            held_out = held_out_rows(X.shape[0], adjacency)
+        if held_out is not None and _held_out_check_fires(
+            criterion, X, held_out, result, learning_rate, random_state, steps
+        ):
+            outcome = "start kept"
+            return result
         trainer = criterion.make_trainer(weights, learning_rate)
         if progress is not None:
             progress.started()
         outcome, training_cut = _run_steps(
             criterion,
-            X_train,
+            X,
             trainer,
             result,
             weights,
-            cut=cut,
-            max_iter=max_iter,
-            batch_size=batch_size,
             random_state=random_state,
             adjacency=adjacency,
             progress=progress,
-            n_samples_total=X.shape[0],
+            **steps,
         )
         if (
             criterion.checks_start
             and outcome in CHECKED_OUTCOMES
             and result.weights is not weights
         ):
-            result.start_check = check_start(
-                criterion,
-                X,
+            _apply_check(
+                result,
+                check_start(
+                    criterion, X, weights, result.weights, training_cut, adjacency
+                ),
                 weights,
-                result.weights,
-                training_cut,
-                adjacency,
-                held_out,
             )
-            if result.start_check.kept_initial:
-                result.weights = weights
-            if result.start_check.worsened:
-                result.warnings.append(
-                    (ConvergenceWarning, result.start_check.describe())
-                )
     finally:
         if progress is not None:
             if outcome == "not converged":
                 outcome = "max_iter" if limited_by_max_iter else "done"
             progress.finish(outcome)
     return result
+
+
+def _apply_check(result, check, initial) -> None:
+    """Record the start check ``check`` in ``result``; revert if it says so."""
+    result.start_check = check
+    if check.kept_initial:
+        result.weights = initial
+    if check.worsened:
+        result.warnings.append((ConvergenceWarning, check.describe()))
+
+
+def _held_out_check_fires(
+    criterion, X, held_out, result, learning_rate, random_state, steps
+) -> bool:
+    """Train without the ``held_out`` rows and check the weights on them.
+
+    Where the check fires, ``result`` gets this training's loss curve, its
+    warnings and the check, and the initial weights (with
+    :data:`CHECK_REVERTS`): returns True. Otherwise returns False and leaves
+    ``result`` as it was; the fit then trains on every sample. This training
+    draws its batches from a copy of ``random_state``, so that the training
+    on every sample is the one a fit without the check would take.
+    """
+    initial = result.weights
+    trained_rows = np.ones(X.shape[0], dtype=bool)
+    trained_rows[held_out] = False
+    X_trained = X[trained_rows]
+    state_copy = np.random.RandomState()
+    state_copy.set_state(random_state.get_state())
+    first = TrainingResult(initial)
+    outcome, training_cut = _run_steps(
+        criterion,
+        X_trained,
+        criterion.make_trainer(initial, learning_rate),
+        first,
+        initial,
+        random_state=state_copy,
+        adjacency=None,
+        progress=None,
+        **{**steps, "batch_size": min(steps["batch_size"], X_trained.shape[0])},
+    )
+    if outcome not in CHECKED_OUTCOMES or first.weights is initial:
+        return False
+    check = check_start(
+        criterion, X, initial, first.weights, training_cut, held_out=held_out
+    )
+    if not check.worsened:
+        return False
+    result.loss_curve = first.loss_curve
+    result.warnings.extend(first.warnings)
+    _apply_check(result, check, initial)
+    return True
 
 
 def _run_steps(
