@@ -374,13 +374,22 @@ def train(
         held_out = None
         if criterion.checks_start:
             held_out = held_out_rows(X.shape[0], adjacency)
-        if held_out is not None and _held_out_check_fires(
-            criterion, X, held_out, result, learning_rate, random_state, steps
-        ):
-            outcome = "start kept"
-            return result
+        if held_out is not None:
+            if _held_out_check_fires(
+                criterion,
+                X,
+                held_out,
+                result,
+                learning_rate,
+                random_state,
+                steps,
+                progress,
+            ):
+                outcome = "start kept"
+                return result
         trainer = criterion.make_trainer(weights, learning_rate)
         if progress is not None:
+            # After a held-out training that passed, the bar starts again.
             progress.started()
         outcome, training_cut = _run_steps(
             criterion,
@@ -423,7 +432,7 @@ def _apply_check(result, check, initial) -> None:
 
 
 def _held_out_check_fires(
-    criterion, X, held_out, result, learning_rate, random_state, steps
+    criterion, X, held_out, result, learning_rate, random_state, steps, progress
 ) -> bool:
     """Train without the ``held_out`` rows and check the weights on them.
 
@@ -432,7 +441,8 @@ def _held_out_check_fires(
     :data:`CHECK_REVERTS`): returns True. Otherwise returns False and leaves
     ``result`` as it was; the fit then trains on every sample. This training
     draws its batches from a copy of ``random_state``, so that the training
-    on every sample is the one a fit without the check would take.
+    on every sample is the one a fit without the check would take; it shows
+    its steps on ``progress``, whose bar starts again for that training.
     """
     initial = result.weights
     trained_rows = np.ones(X.shape[0], dtype=bool)
@@ -441,15 +451,18 @@ def _held_out_check_fires(
     state_copy = np.random.RandomState()
     state_copy.set_state(random_state.get_state())
     first = TrainingResult(initial)
+    trainer = criterion.make_trainer(initial, learning_rate)
+    if progress is not None:
+        progress.started()
     outcome, training_cut = _run_steps(
         criterion,
         X_trained,
-        criterion.make_trainer(initial, learning_rate),
+        trainer,
         first,
         initial,
         random_state=state_copy,
         adjacency=None,
-        progress=None,
+        progress=progress,
         **{**steps, "batch_size": min(steps["batch_size"], X_trained.shape[0])},
     )
     if outcome not in CHECKED_OUTCOMES or first.weights is initial:

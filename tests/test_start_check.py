@@ -146,3 +146,13 @@ def test_check_sample_is_fixed_and_bounded():
     assert len(rows) == CHECK_SAMPLES == len(np.unique(rows))
     assert np.all(np.diff(rows) > 0) and rows[-1] < 3 * CHECK_SAMPLES
     np.testing.assert_array_equal(rows, check_rows(3 * CHECK_SAMPLES))
+
+
+def test_progress_says_the_initial_weights_were_kept(capsys):
+    X, _ = make_moons(500, noise=0.05, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        _fit(X, n_clusters=2, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    training = [line for line in lines if line.startswith("Training learned_metric")]
+    assert len(training) == 1
+    assert "kept the initial weights (see the warning)" in training[0]
