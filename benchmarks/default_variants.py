@@ -180,11 +180,11 @@ def load_classic(names):
             yield "classic", name, X, [data.target + 1]
 
 
-def load_sets(folder, groups, names):
+def load_sets(folder, groups, names, max_samples=4000):
     batteries = [g for g in groups if g != "classic"]
     if batteries:
         for group, name, X, partitions, _ in battery.load_battery(
-            folder, 4000, batteries
+            folder, max_samples, batteries
         ):
             if names and name not in names and f"{group}/{name}" not in names:
                 continue

@@ -9,8 +9,13 @@ hold-out, the check on the held-out samples decides), with the rise of the
 package's check's objective. A set's score is the maximum over its reference
 partitions, as in ``benchmarks/battery.py``; the groups are its batteries'
 (shapes: wut and graves; Gaussian: g2mg and h2mg) and the four classic tables
-standardised. The seventh to ninth rounds of ``docs/default_experiments.md``
-hold its figures. Run from the repository root::
+standardised. Beside them, SciPy's Ward tree on the same data cut at the same
+number of clusters, and at the end the sets where the package's fit is more
+than 0.05 below its own untrained tree or below SciPy's Ward tree. Sets of
+more than ``--max-samples`` points (default 4,000, the battery's convention)
+are left out; ``--max-samples 10000`` takes the whole development battery.
+The seventh to ninth rounds of ``docs/default_experiments.md`` hold its
+figures. Run from the repository root::
 
     PYTHONPATH=$PWD python benchmarks/start_check.py ../shared/benchmarks/battery-dev
 """
@@ -23,6 +28,7 @@ import sys
 import warnings
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, ward
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,8 +68,9 @@ def score_set(X, partitions, merge_cost, random_state):
     check on the training samples alone (no hold-out); ``package``: the
     package's fit, the held-out check deciding where there is a hold-out.
     """
-    keys = ("trained", "untrained", "seventh", "package")
+    keys = ("trained", "untrained", "seventh", "package", "ward")
     columns = {key: [] for key in keys}
+    ward_tree = ward(X)
     any_fired = {"seventh": False, "package": False}
     rises = []
     for reference in partitions:
@@ -80,6 +87,7 @@ def score_set(X, partitions, merge_cost, random_state):
             untrained,
             untrained if fired(everything) else trained,
             battery.ari(reference, package.labels_),
+            battery.ari(reference, fcluster(ward_tree, k, criterion="maxclust")),
         )
         for key, value in zip(keys, values, strict=True):
             columns[key].append(value)
@@ -107,16 +115,18 @@ def main(argv=None):
     parser.add_argument("--merge-cost", default="learned_metric")
     parser.add_argument("--names", nargs="*", default=[])
     parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument("--max-samples", type=int, default=4000)
     args = parser.parse_args(argv)
     groups = ["wut", "graves", "g2mg", "h2mg", "classic"]
     rows = []
-    keys = ("trained", "untrained", "seventh", "package")
+    keys = ("trained", "untrained", "seventh", "package", "ward")
     print(
         "| set | trained | untrained | check on training samples | package "
-        "| that fired | package's fired | objective rise |"
+        "| SciPy Ward | that fired | package's fired | objective rise |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for _, name, X, partitions in load_sets(args.folder, groups, args.names):
+    print("|---|---|---|---|---|---|---|---|---|")
+    sets = load_sets(args.folder, groups, args.names, args.max_samples)
+    for _, name, X, partitions in sets:
         if name.startswith("classic/") and name.endswith("_raw"):
             continue
         row = {
@@ -134,9 +144,9 @@ def main(argv=None):
     print()
     print(
         "| group | sets | fired on training samples | package's fired | trained "
-        "| untrained | check on training samples | package |"
+        "| untrained | check on training samples | package | SciPy Ward |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for group in ("shapes and tables", "Gaussian", "classic tables"):
         members = [row for row in rows if group_of(row["name"]) == group]
         if not members:
@@ -147,6 +157,18 @@ def main(argv=None):
             f"{sum(r['fired'] for r in members)} | "
             + " | ".join(f"{mean:.4f}" for mean in means)
             + " |"
+        )
+
+    print()
+    for floor in ("untrained", "ward"):
+        below = [
+            f"{row['name']} ({row['package']:.3f} against {row[floor]:.3f})"
+            for row in rows
+            if row["package"] < row[floor] - 0.05
+        ]
+        print(
+            f"package more than 0.05 below {floor}: {len(below)} of {len(rows)}"
+            + (": " + ", ".join(below) if below else "")
         )
 
 
