@@ -120,16 +120,22 @@ class Cut:
         with no merge below it (every sample its own cluster) counts the
         whole tree. ``"auto"`` must have been fixed first (:meth:`fixed_on`).
         """
-        n_merges = linkage.shape[0]
-        if self.n_clusters is not None:
-            n_below = n_merges + 1 - min(int(self.n_clusters), n_merges + 1)
-            below = np.arange(n_merges) < n_below
-        else:
-            threshold = self.distance_threshold * (n_merges + 1) / n_samples
-            below = linkage[:, 2] < threshold
+        below = self.merges_below(linkage, n_samples)
         if not below.any():
             below[:] = True
         return below.astype(np.float64)
+
+    def merges_below(self, linkage: np.ndarray, n_samples: int) -> np.ndarray:
+        """Which merges of ``linkage`` lie below the cut, as in :meth:`below_cut`.
+
+        Without its fallback: a cut with no merge below it gives no merge.
+        """
+        n_merges = linkage.shape[0]
+        if self.n_clusters is not None:
+            n_below = n_merges + 1 - min(int(self.n_clusters), n_merges + 1)
+            return np.arange(n_merges) < n_below
+        threshold = self.distance_threshold * (n_merges + 1) / n_samples
+        return linkage[:, 2] < threshold
 
 
 def cut_height(

@@ -120,7 +120,13 @@ class StartCheck:
             f"{'held-out' if self.held_out else 'training'} samples is "
             f"{self.trained_objective:.6g} with the trained weights against "
             f"{self.initial_objective:.6g} with the initial ones, so {kept}. "
-            "A lower learning_rate takes smaller steps."
+            + (
+                "The metric fitted the training samples' clusters better than "
+                "it fits samples it has not seen: a larger shrinkage holds it "
+                "nearer the initial one."
+                if self.held_out
+                else "A lower learning_rate takes smaller steps."
+            )
         )
 
 
@@ -247,7 +253,7 @@ def check_rows(n_samples: int, adjacency=None) -> np.ndarray | None:
 
 def check_start(
     criterion, X, initial, trained, cut, adjacency=None, held_out=None
-) -> StartCheck:
+) -> StartCheck | None:
     """Compare the trained weights with the initial ones by training's objective.
 
     Both trees are built over the same check sample, the rows ``held_out`` of
@@ -261,6 +267,11 @@ def check_start(
     started by its own measure, most plainly on held-out samples. The check
     fires when it does by more than :data:`CHECK_TOLERANCE`, and then (with
     :data:`CHECK_REVERTS`) the fit keeps the initial weights.
+
+    Returns None, for a criterion trained below the cut, where the held-out
+    rows' cut has more clusters than half of them (see
+    :func:`_keeps_merges_below`): their objective would then be mostly or
+    wholly the tree above the cut, not what training lowered.
     """
     rows = held_out if held_out is not None else check_rows(X.shape[0], adjacency)
     sample = X if rows is None else X[rows]
@@ -273,6 +284,10 @@ def check_start(
             tree = criterion.build_tree(weights, sample, graph)
         below_cut = None
         if criterion.trains_on_cut:
+            if held_out is not None and not _keeps_merges_below(
+                cut, tree.linkage, X.shape[0]
+            ):
+                return None
             below_cut = cut.below_cut(tree.linkage, X.shape[0])
         objectives.append(criterion.tree_objective(weights, sample, tree, below_cut))
     initial_objective, trained_objective = objectives
@@ -284,6 +299,36 @@ def check_start(
         held_out=held_out is not None,
         kept_initial=bool(worsened and CHECK_REVERTS),
     )
+
+
+#: Merge costs below the cut at most this share of the tree's largest cost
+#: are rounding error: a Ward engine merging exact duplicates gives costs of
+#: about 1e-15 of the data's spread, not zeros.
+FLAT_TOLERANCE = 1e-12
+
+
+def _flat_below_cut(costs: np.ndarray, below_cut: np.ndarray) -> bool:
+    """Whether the merges below the cut cost nothing: the flat clusters are points.
+
+    Costs up to :data:`FLAT_TOLERANCE` of the tree's largest count as
+    nothing; a tree whose costs are all zero is flat.
+    """
+    largest = float(np.max(np.abs(costs), initial=0.0))
+    below = np.abs(costs[below_cut > 0])
+    return float(np.max(below, initial=0.0)) <= FLAT_TOLERANCE * largest
+
+
+def _keeps_merges_below(cut, linkage, n_samples_total) -> bool:
+    """Whether ``cut`` leaves at least half the merges of ``linkage`` below it.
+
+    That is, at most half as many clusters as the tree has samples: the
+    held-out rows then show the merges inside clusters that training lowered
+    (a cut with no merge below it counts the whole tree, and one with few
+    rests on a handful of merges). With more clusters than that, the start
+    check is made on the training samples, as their batches' trees were.
+    """
+    n_merges = linkage.shape[0]
+    return 2 * int(cut.merges_below(linkage, n_samples_total).sum()) >= n_merges + 1
 
 
 def _diverged(
@@ -445,6 +490,12 @@ def _held_out_check_fires(
     its steps on ``progress``, whose bar starts again for that training.
     """
     initial = result.weights
+    n_clusters = steps["cut"].fixed_n_clusters
+    if criterion.trains_on_cut and n_clusters is not None:
+        if 2 * n_clusters > held_out.size:
+            # The held-out rows' cut would keep too few merges below it
+            # (_keeps_merges_below): check on the training samples instead.
+            return False
     trained_rows = np.ones(X.shape[0], dtype=bool)
     trained_rows[held_out] = False
     X_trained = X[trained_rows]
@@ -470,7 +521,7 @@ def _held_out_check_fires(
     check = check_start(
         criterion, X, initial, first.weights, training_cut, held_out=held_out
     )
-    if not check.worsened:
+    if check is None or not check.worsened:
         return False
     result.loss_curve = first.loss_curve
     result.warnings.extend(first.warnings)
@@ -529,7 +580,7 @@ def _run_steps(
                 # "auto" is chosen on the first tree, then fixed.
                 training_cut = cut.fixed_on(batch, tree.linkage, tree_is_finite)
             below_cut = training_cut.below_cut(tree.linkage, n_samples_total)
-            if tree_is_finite and not np.any(tree.costs[below_cut > 0]):
+            if tree_is_finite and _flat_below_cut(tree.costs, below_cut):
                 # The flat clusters are points: nothing to learn.
                 result.weights = weights
                 return "nothing to learn", training_cut

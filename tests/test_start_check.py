@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_wine, make_moons
+from sklearn.datasets import load_wine, make_blobs, make_moons
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
@@ -156,3 +156,65 @@ def test_progress_says_the_initial_weights_were_kept(capsys):
     training = [line for line in lines if line.startswith("Training learned_metric")]
     assert len(training) == 1
     assert "kept the initial weights (see the warning)" in training[0]
+
+
+@pytest.mark.parametrize(
+    "merge_cost, n_clusters, held_out, improved",
+    [
+        ("learned_metric", 26, True, None),  # 26 clusters of the 52 held out
+        ("learned_metric", 27, False, False),  # more than half: no hold-out
+        ("learned_metric", 150, False, True),
+        ("boundary", 60, False, True),
+    ],
+)
+def test_many_clusters_are_checked_on_the_training_samples(
+    merge_cost, n_clusters, held_out, improved, monkeypatch
+):
+    # With more clusters than half the held-out rows, their cut keeps few or
+    # no merges below it, and their objective would be the tree above the
+    # cut, which training did not lower: the check is then made on the
+    # training samples, as where there is no hold-out.
+    X, _ = make_blobs(260, centers=4, n_features=3, random_state=1)
+    assert len(held_out_rows(len(X))) == 52
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = _fit(X, merge_cost=merge_cost, n_clusters=n_clusters)
+        monkeypatch.setattr(_training, "HOLDOUT_MIN_SAMPLES", 10**6)
+        unchecked = _fit(X, merge_cost=merge_cost, n_clusters=n_clusters)
+    check = model.start_check_
+    assert check.held_out == held_out
+    assert check.n_samples == (52 if held_out else 260)
+    if held_out:
+        return
+    # The same check, and the same tree, as a fit that holds nothing out.
+    assert unchecked.start_check_ == check
+    np.testing.assert_array_equal(unchecked.labels_, model.labels_)
+    # Where training lowered its objective on the samples it saw, the fit
+    # keeps what it learnt (a held-out check of the whole tree reverted it).
+    assert (check.trained_objective < check.initial_objective) == improved
+    assert check.kept_initial != improved and model.n_iter_ > 0
+
+
+def test_a_small_threshold_is_checked_on_the_training_samples():
+    X, _ = make_blobs(260, centers=4, n_features=3, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = _fit(X, n_clusters=None, distance_threshold=0.5)
+    assert model.n_clusters_ > 130  # more than half the held-out 52
+    assert not model.start_check_.held_out
+    assert model.start_check_.n_samples == 260
+
+
+@pytest.mark.parametrize("merge_cost", ["learned_metric", "boundary"])
+def test_exact_duplicates_leave_nothing_to_learn(merge_cost):
+    # Five points, sixty copies each: the clusters are points, and the Ward
+    # engine's merges of copies cost rounding error (about 1e-15), not zero.
+    # Training stops at once, with no step and no warning.
+    X, _ = make_blobs(300, centers=3, n_features=3, random_state=2)
+    X = np.repeat(X[:5], 60, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = _fit(X, merge_cost=merge_cost, n_clusters=5)
+    assert model.n_iter_ == 0 and model.start_check_ is None
+    assert len(np.unique(model.labels_)) == 5
+    np.testing.assert_array_equal(model.labels_, np.repeat(np.arange(5), 60))
