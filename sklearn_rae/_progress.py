@@ -114,9 +114,15 @@ class StepProgress:
             )
 
     def restart_clock(self) -> None:
-        """Time the steps from now: what came before was set-up, not a step."""
+        """Count and time the steps from now: what came before was not a step.
+
+        The steps and the postfix of a stage run before (set-up, or a
+        training whose weights were discarded) are forgotten.
+        """
         self.start = self.last_line = time.monotonic()
+        self.n, self.postfix = 0, ""
         if self.bar is not None:
+            self.bar.set_postfix_str("", refresh=False)
             self.bar.reset(total=self.total)
 
     def update(self, n: int, postfix: str = "") -> None:

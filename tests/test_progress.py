@@ -245,3 +245,18 @@ def test_verbose_default_fit_imports_neither_tensorflow_nor_keras():
 def test_verbose_0_reports_no_tree_build(capsys):
     _adaptive(max_iter=0).fit(_data())
     assert "tree" not in capsys.readouterr().out
+
+
+def test_a_restarted_stage_forgets_the_steps_before(capsys):
+    # A held-out training that passed the start check is set aside and the
+    # bar starts again: its steps and loss must not stand in the final line
+    # when the training on every sample takes none.
+    progress = _progress.TrainingProgress("learned_metric", 100, 100)
+    progress.started()
+    progress.update(12, 5.7721)
+    progress.started()
+    progress.finish("nothing to learn")
+    line = capsys.readouterr().out.strip()
+    assert "| 0/100 [" in line, line
+    assert "loss" not in line and "12" not in line.split("[")[0]
+    assert line.endswith("stopped: the flat clusters are single samples]")
