@@ -240,9 +240,9 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         or, for ``"learned_metric"``, converged or found no spread to learn
         from.
     start_check_ : StartCheck or None
-        After Adam's steps: the initial and trained weights' objectives on
-        held-out (or training) samples; where training ended above its
-        start, fit warns and keeps the initial weights (see the user guide).
+        After Adam's steps, the initial and trained weights' objectives on
+        held-out (or training) samples (None if nothing was checked); where
+        training ended above its start, fit keeps the initial weights.
 
     See Also
     --------

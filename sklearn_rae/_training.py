@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ._numeric import finite
 from ._progress import TrainingProgress
 from .engines.graph import connected_batch
+from .engines.tree import cut_linkage
 
 __all__ = [
     "BlowUpWatch",
@@ -268,10 +269,10 @@ def check_start(
     fires when it does by more than :data:`CHECK_TOLERANCE`, and then (with
     :data:`CHECK_REVERTS`) the fit keeps the initial weights.
 
-    Returns None, for a criterion trained below the cut, where the held-out
-    rows' cut has more clusters than half of them (see
-    :func:`_keeps_merges_below`): their objective would then be mostly or
-    wholly the tree above the cut, not what training lowered.
+    Returns None, for a criterion trained below the cut, where the cut of
+    the initial weights' tree over the held-out rows has more clusters than
+    half of them (:func:`_keeps_merges_below`): their objective would then be
+    mostly or wholly the tree above the cut, not what training lowered.
     """
     rows = held_out if held_out is not None else check_rows(X.shape[0], adjacency)
     sample = X if rows is None else X[rows]
@@ -284,8 +285,12 @@ def check_start(
             tree = criterion.build_tree(weights, sample, graph)
         below_cut = None
         if criterion.trains_on_cut:
-            if held_out is not None and not _keeps_merges_below(
-                cut, tree.linkage, X.shape[0]
+            # Decided on the initial tree: trained weights that lift the
+            # held-out merges above a threshold must not escape the check.
+            if (
+                held_out is not None
+                and weights is initial
+                and not _keeps_merges_below(cut, tree.linkage, X.shape[0])
             ):
                 return None
             below_cut = cut.below_cut(tree.linkage, X.shape[0])
@@ -301,25 +306,27 @@ def check_start(
     )
 
 
-#: Merge costs below the cut at most this share of the tree's largest cost
-#: are rounding error: a Ward engine merging exact duplicates gives costs of
-#: about 1e-15 of the data's spread, not zeros.
-FLAT_TOLERANCE = 1e-12
+def _flat_below_cut(batch: np.ndarray, tree, below_cut: np.ndarray) -> bool:
+    """Whether the merges below the cut join identical samples only.
 
-
-def _flat_below_cut(costs: np.ndarray, below_cut: np.ndarray) -> bool:
-    """Whether the merges below the cut cost nothing: the flat clusters are points.
-
-    Costs up to :data:`FLAT_TOLERANCE` of the tree's largest count as
-    nothing; a tree whose costs are all zero is flat.
+    The flat clusters are then points, and there is nothing to learn. Merge
+    costs of exactly zero say so; otherwise each flat cluster's samples are
+    compared, since a Ward engine merging exact duplicates gives costs of
+    rounding size (about 1e-15 of the data's squared spread), not zeros,
+    and a cost's size alone cannot tell rounding from clusters that are
+    small beside one far outlier.
     """
-    largest = float(np.max(np.abs(costs), initial=0.0))
-    below = np.abs(costs[below_cut > 0])
-    return float(np.max(below, initial=0.0)) <= FLAT_TOLERANCE * largest
+    if not np.any(tree.costs[below_cut > 0]):
+        return True
+    n_below = int(np.count_nonzero(below_cut))
+    labels = cut_linkage(tree.linkage, n_clusters=batch.shape[0] - n_below)
+    # Labels are numbered by first appearance: the first sample of each.
+    first = np.unique(labels, return_index=True)[1]
+    return bool(np.array_equal(batch, batch[first[labels]]))
 
 
 def _keeps_merges_below(cut, linkage, n_samples_total) -> bool:
-    """Whether ``cut`` leaves at least half the merges of ``linkage`` below it.
+    """Whether ``cut`` leaves at least half as many merges below it as samples.
 
     That is, at most half as many clusters as the tree has samples: the
     held-out rows then show the merges inside clusters that training lowered
@@ -329,6 +336,23 @@ def _keeps_merges_below(cut, linkage, n_samples_total) -> bool:
     """
     n_merges = linkage.shape[0]
     return 2 * int(cut.merges_below(linkage, n_samples_total).sum()) >= n_merges + 1
+
+
+def _held_out_cut_keeps_merges(criterion, weights, X, held_out, cut) -> bool:
+    """:func:`_keeps_merges_below` for the rows ``held_out``, before training.
+
+    A number of clusters decides it at once, a threshold on the tree of
+    ``weights``; ``"auto"``, chosen on the first training tree, is decided by
+    :func:`check_start` after training.
+    """
+    if not criterion.trains_on_cut or cut.is_auto:
+        return True
+    n_clusters = cut.fixed_n_clusters
+    if n_clusters is not None:
+        return 2 * n_clusters <= held_out.size
+    with np.errstate(over="ignore", invalid="ignore"):
+        tree = criterion.build_tree(weights, X[held_out], None)
+    return _keeps_merges_below(cut, tree.linkage, X.shape[0])
 
 
 def _diverged(
@@ -490,12 +514,10 @@ def _held_out_check_fires(
     its steps on ``progress``, whose bar starts again for that training.
     """
     initial = result.weights
-    n_clusters = steps["cut"].fixed_n_clusters
-    if criterion.trains_on_cut and n_clusters is not None:
-        if 2 * n_clusters > held_out.size:
-            # The held-out rows' cut would keep too few merges below it
-            # (_keeps_merges_below): check on the training samples instead.
-            return False
+    if not _held_out_cut_keeps_merges(criterion, initial, X, held_out, steps["cut"]):
+        # Too few merges below the held-out rows' cut (_keeps_merges_below):
+        # the check is made on the training samples instead.
+        return False
     trained_rows = np.ones(X.shape[0], dtype=bool)
     trained_rows[held_out] = False
     X_trained = X[trained_rows]
@@ -580,7 +602,7 @@ def _run_steps(
                 # "auto" is chosen on the first tree, then fixed.
                 training_cut = cut.fixed_on(batch, tree.linkage, tree_is_finite)
             below_cut = training_cut.below_cut(tree.linkage, n_samples_total)
-            if tree_is_finite and _flat_below_cut(tree.costs, below_cut):
+            if tree_is_finite and _flat_below_cut(batch, tree, below_cut):
                 # The flat clusters are points: nothing to learn.
                 result.weights = weights
                 return "nothing to learn", training_cut

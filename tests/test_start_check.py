@@ -195,14 +195,46 @@ def test_many_clusters_are_checked_on_the_training_samples(
     assert check.kept_initial != improved and model.n_iter_ > 0
 
 
-def test_a_small_threshold_is_checked_on_the_training_samples():
+@pytest.mark.parametrize("threshold, n_trainings", [(0.5, 1), (20.0, 2)])
+def test_a_small_threshold_is_checked_on_the_training_samples(
+    threshold, n_trainings, monkeypatch
+):
+    # Decided on the initial weights' held-out tree before training: a
+    # threshold that leaves more clusters than half the held-out rows trains
+    # once, on every sample; a large one trains without them first.
     X, _ = make_blobs(260, centers=4, n_features=3, random_state=1)
+    trainings = []
+    run_steps = _training._run_steps
+
+    def counted(criterion, X_trained, *args, **kwargs):
+        trainings.append(X_trained.shape[0])
+        return run_steps(criterion, X_trained, *args, **kwargs)
+
+    monkeypatch.setattr(_training, "_run_steps", counted)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = _fit(X, n_clusters=None, distance_threshold=0.5)
-    assert model.n_clusters_ > 130  # more than half the held-out 52
-    assert not model.start_check_.held_out
-    assert model.start_check_.n_samples == 260
+        model = _fit(X, n_clusters=None, distance_threshold=threshold)
+    assert trainings == [208, 260][-n_trainings:]
+    if n_trainings == 1:
+        assert model.n_clusters_ > 130  # more than half the held-out 52
+        assert not model.start_check_.held_out
+        assert model.start_check_.n_samples == 260
+    else:
+        assert model.n_clusters_ <= 5
+
+
+def test_one_far_outlier_does_not_stop_training():
+    # A missing-value code beside columns scaled to [0, 1]: the merges inside
+    # the clusters cost less than 1e-12 of the outlier's, but they are real
+    # merges, not duplicates, and training takes its steps.
+    X, _ = make_blobs(400, centers=3, n_features=4, random_state=3)
+    X = (X - X.min(axis=0)) / np.ptp(X, axis=0)
+    X[0, 0] = 999999.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = _fit(X, n_clusters=4)
+    assert model.n_iter_ > 10
+    assert model.start_check_ is not None
 
 
 @pytest.mark.parametrize("merge_cost", ["learned_metric", "boundary"])
