@@ -12,7 +12,7 @@ from sklearn_rae.criteria.learned_metric import (
     LearnedMetricNodeCosts,
 )
 from sklearn_rae.engines.greedy import GREEDY, greedy_linkage, replay_forest
-from sklearn_rae.engines.ward import WARD, ward_tree
+from sklearn_rae.engines.ward import WARD, ward_memory_needs, ward_tree
 
 LEARNED_METRIC = LearnedMetricCriterion()
 
@@ -100,3 +100,14 @@ def test_default_fit_uses_the_vector_engine(monkeypatch):
     model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=2, random_state=0)
     assert model.fit(X).n_clusters_ == 3
     np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+def test_memory_needs_count_the_distance_matrix_where_it_is_built():
+    matrix = 8 * (2000 * 1999 // 2)
+    (narrow,) = ward_memory_needs(2000, 10)
+    (wide,) = ward_memory_needs(2000, 20)
+    assert narrow[0] == 8 * 2000 * 41
+    assert wide[0] == 8 * 2000 * 51 + matrix
+    # Beyond 128 MiB of distances the tree is built from the points.
+    (large,) = ward_memory_needs(20000, 20)
+    assert large[0] == 8 * 20000 * 51

@@ -109,14 +109,17 @@ def build_ward_tree(criterion, weights, X, adjacency=None) -> Tree:
 
 
 def ward_memory_needs(n_samples, n_features, adjacency=None):
-    """The embedded samples and ``O(n)`` rows of a few numbers per sample."""
-    return [
-        (
-            8 * n_samples * (n_features + 31),
-            f"the tree of {n_samples} samples",
-            "Fit on a subsample",
-        )
-    ]
+    """The embedded samples and ``O(n)`` rows of a few numbers per sample.
+
+    With :data:`_MATRIX_MIN_DIMS` dimensions or more, also the condensed
+    distance matrix where :func:`ward_tree` takes that route (at most
+    :data:`_MATRIX_MAX_BYTES`).
+    """
+    n_bytes = 8 * n_samples * (n_features + 31)
+    matrix_bytes = 8 * (n_samples * (n_samples - 1) // 2)
+    if n_features >= _MATRIX_MIN_DIMS and matrix_bytes <= _MATRIX_MAX_BYTES:
+        n_bytes += matrix_bytes
+    return [(n_bytes, f"the tree of {n_samples} samples", "Fit on a subsample")]
 
 
 WARD = Engine(
