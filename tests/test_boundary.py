@@ -169,3 +169,37 @@ def test_graph_with_many_components_is_joined_into_one_tree():
     assert len(first) == 1999 and n_graph_edges == 2000 - n_components
     tree = sp.coo_matrix((np.ones(1999), (first, second)), shape=(2000, 2000))
     assert connected_components(tree, directed=False)[0] == 1
+
+
+@pytest.mark.parametrize("merge_cost", ["boundary", "auto"])
+def test_a_far_translation_changes_neither_tree_nor_labels(merge_cost):
+    # Coordinates such as map positions in metres or timestamps sit far from
+    # the origin: the spanning tree's lengths must not lose the digits of
+    # short edges there (at 1e8 they did, and moons were cut at random).
+    X, y = make_moons(500, noise=0.05, random_state=0)
+    near = RecursiveAutoencoderClustering(
+        n_clusters=2, merge_cost=merge_cost, random_state=0
+    ).fit(X)
+    for offset in (1e6, 1e8):
+        far = RecursiveAutoencoderClustering(
+            n_clusters=2, merge_cost=merge_cost, random_state=0
+        ).fit(X + offset)
+        np.testing.assert_array_equal(far.labels_, near.labels_)
+        # At 1e8 the samples themselves are known to 1.5e-8 (float64's
+        # spacing there): heights agree to that, not to their own digits.
+        heights = near.linkage_matrix_[:, 2]
+        np.testing.assert_allclose(
+            far.linkage_matrix_[:, 2], heights, rtol=1e-6, atol=1e-6 * heights.max()
+        )
+    assert adjusted_rand_score(y, near.labels_) > 0.99
+
+
+def test_spanning_edges_are_those_of_the_centred_samples():
+    Z = np.random.RandomState(3).randn(300, 4)
+    for offset in (0.0, 1e9):
+        first, second, _ = spanning_edges(Z + offset)
+        np.testing.assert_allclose(
+            _tree_weight(Z, first, second),
+            minimum_spanning_tree(squareform(pdist(Z))).sum(),
+            rtol=1e-9,
+        )

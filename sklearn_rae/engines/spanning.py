@@ -36,6 +36,7 @@ from scipy.cluster.hierarchy import DisjointSet
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 from sklearn.neighbors import NearestNeighbors
 
+from .._numeric import center_of
 from .interruptible import kneighbors_interruptibly
 from .tree import Engine, Tree
 
@@ -200,6 +201,10 @@ def spanning_edges(Z: np.ndarray, adjacency=None):
     if n < 2:
         empty = np.empty(0, dtype=np.intp)
         return empty, empty, 0
+    # Lengths are computed as |a|^2 - 2 a.b + |b|^2 (Prim's loop, and the
+    # neighbour search in many dimensions), which loses the digits of short
+    # edges far from the origin: a translation changes no edge, so centre.
+    Z = Z - center_of(Z)
     if adjacency is None and n <= EXACT_SPANNING_TREE_MAX_SAMPLES:
         first, second = _prim_edges(Z)
         return first, second, n - 1
