@@ -45,6 +45,12 @@ _MATRIX_MAX_BYTES = 128 * 2**20
 _DIRECT_MAX_WORK = 2**28
 
 
+def _builds_from_distances(n_samples: int, n_dims: int) -> bool:
+    """Whether :func:`ward_tree` builds from the condensed distance matrix."""
+    matrix_bytes = 8 * (n_samples * (n_samples - 1) // 2)
+    return n_dims >= _MATRIX_MIN_DIMS and matrix_bytes <= _MATRIX_MAX_BYTES
+
+
 def _linkage_call(work: int, function, *args, **kwargs):
     """``function(*args, **kwargs)``, directly for small ``work``, else in a thread."""
     if work <= _DIRECT_MAX_WORK:
@@ -74,7 +80,7 @@ def ward_tree(points: np.ndarray, loss_scale: float = 1.0) -> Tree:
     n, d = points.shape
     if not np.isfinite(points).all():
         return infinite_tree(n - 1)
-    if d >= _MATRIX_MIN_DIMS and 8 * (n * (n - 1) // 2) <= _MATRIX_MAX_BYTES:
+    if _builds_from_distances(n, d):
         # Many dimensions: computing the distances once and running the
         # nearest-neighbour chain on them beats recomputing them from the
         # centroids, while the matrix is small.
@@ -111,14 +117,12 @@ def build_ward_tree(criterion, weights, X, adjacency=None) -> Tree:
 def ward_memory_needs(n_samples, n_features, adjacency=None):
     """The embedded samples and ``O(n)`` rows of a few numbers per sample.
 
-    With :data:`_MATRIX_MIN_DIMS` dimensions or more, also the condensed
-    distance matrix where :func:`ward_tree` takes that route (at most
-    :data:`_MATRIX_MAX_BYTES`).
+    Also the condensed distance matrix where :func:`ward_tree` builds from
+    it (:func:`_builds_from_distances`: at most :data:`_MATRIX_MAX_BYTES`).
     """
     n_bytes = 8 * n_samples * (n_features + 31)
-    matrix_bytes = 8 * (n_samples * (n_samples - 1) // 2)
-    if n_features >= _MATRIX_MIN_DIMS and matrix_bytes <= _MATRIX_MAX_BYTES:
-        n_bytes += matrix_bytes
+    if _builds_from_distances(n_samples, n_features):
+        n_bytes += 8 * (n_samples * (n_samples - 1) // 2)
     return [(n_bytes, f"the tree of {n_samples} samples", "Fit on a subsample")]
 
 
