@@ -383,7 +383,9 @@ def boundary_separation(
     edges inside those two clusters; the smallest such ratio. Large when every
     cluster is cut off by a gap wider than the spacing of its own samples,
     near one when clusters touch. ``inf`` for one cluster; 0 when two
-    clusters have no edge inside.
+    clusters have no edge inside. Duplicate samples join at length zero and
+    do not count: the spacing is that of the clusters' distinct samples, so
+    repeating every row leaves the ratio as it is.
     """
     length = np.sqrt(np.einsum("ij,ij->i", Z[first] - Z[second], Z[first] - Z[second]))
     side_a, side_b = labels[first], labels[second]
@@ -393,8 +395,9 @@ def boundary_separation(
         near = inside & np.isin(side_a, (side_a[edge], side_b[edge]))
         if not near.any():
             return 0.0
-        spacing = max(float(np.quantile(length[near], quantile)), 1e-300)
-        ratios.append(length[edge] / spacing)
+        spaced = length[near & (length > 0)]
+        spacing = float(np.quantile(spaced, quantile)) if spaced.size else 0.0
+        ratios.append(length[edge] / max(spacing, 1e-300))
     return float(min(ratios)) if ratios else float("inf")
 
 

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, make_circles, make_moons
+from sklearn.datasets import load_breast_cancer, make_blobs, make_circles, make_moons
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
@@ -163,3 +163,30 @@ def test_boundary_separation_by_hand():
     labels = np.array([0, 0, 0, 1, 1, 1])
     assert boundary_separation(Z, first, second, labels, 0.9) == pytest.approx(5.0)
     assert boundary_separation(Z, first, second, np.zeros(6, int), 0.9) == np.inf
+    # Duplicates join at length zero and leave the spacing as it was.
+    Z2 = np.array([[0.0], [0.0], [1.0], [2.0], [2.0], [2.0], [7.0], [8.0], [9.0]])
+    first2 = np.array([0, 1, 2, 3, 4, 5, 6, 7])
+    second2 = np.array([1, 2, 3, 4, 5, 6, 7, 8])
+    labels2 = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1])
+    assert boundary_separation(Z2, first2, second2, labels2, 0.9) == pytest.approx(5.0)
+
+
+def test_repeating_every_row_keeps_the_default_s_choice():
+    # Two overlapping Gaussian clusters, every row ten times (integer scores,
+    # weights given as repeats): nine in ten spanning-tree edges inside the
+    # clusters have length zero, which once made any cut look separated by
+    # a gap, and the default kept the chaining boundary tree.
+    X, y = make_blobs(
+        300, centers=[[0.0, 0.0], [4.0, 0.0]], cluster_std=1.2, random_state=0
+    )
+    X, y = np.repeat(X, 10, axis=0), np.repeat(y, 10)
+    once = RecursiveAutoencoderClustering(n_clusters=2, random_state=0).fit(X[::10])
+    repeated = RecursiveAutoencoderClustering(n_clusters=2, random_state=0).fit(X)
+    assert once.merge_cost_ == repeated.merge_cost_ == "whitened_means"
+    assert repeated.separation_["separation"] == pytest.approx(
+        once.separation_["separation"]
+    )
+    assert once.separation_["separation"] < 2.0
+    ours = adjusted_rand_score(y, repeated.labels_)
+    assert ours == pytest.approx(adjusted_rand_score(y[::10], once.labels_), abs=0.01)
+    assert ours > 0.7
