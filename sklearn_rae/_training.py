@@ -419,12 +419,18 @@ def train(
     if max_iter == 0:
         return result
     n_clusters = cut.fixed_n_clusters
-    if criterion.trains_on_cut and n_clusters is not None and n_clusters >= batch_size:
+    # A batch smaller than the data that every cluster could fill alone (with
+    # as many clusters as samples there is no merge below any cut to train on).
+    if (
+        criterion.trains_on_cut
+        and n_clusters is not None
+        and batch_size <= n_clusters < X.shape[0]
+    ):
         result.warnings.append(
             (
                 UserWarning,
                 f"n_clusters={n_clusters} leaves no merge below the cut of "
-                f"a {batch_size}-sample training batch, so the learned metric is "
+                f"a {batch_size}-sample training batch, so {criterion.name} is "
                 "trained on whole trees; raise batch_size above n_clusters.",
             )
         )

@@ -1,5 +1,7 @@
 """Convergence-based stopping of the learned metric's training."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
@@ -117,3 +119,16 @@ def test_cumulative_takes_every_step():
     X = _blobs(20)
     model = _adaptive(merge_cost="cumulative", max_iter=12, random_state=0).fit(X)
     assert model.n_iter_ == 12
+
+
+@pytest.mark.parametrize("merge_cost", ["auto", "whitened_means", "learned_metric"])
+def test_as_many_clusters_as_samples_is_no_batch_size_problem(merge_cost):
+    # Two samples in two clusters: no batch could leave a merge below the
+    # cut, so advice to raise batch_size would be wrong.
+    X = np.random.RandomState(0).rand(2, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = RecursiveAutoencoderClustering(
+            n_clusters=2, merge_cost=merge_cost, random_state=0
+        ).fit(X)
+    np.testing.assert_array_equal(model.labels_, [0, 1])
