@@ -156,20 +156,29 @@ def overflow_error(X) -> ValueError:
 def check_finite_differences(X: np.ndarray) -> None:
     """Refuse data whose squared differences overflow or underflow float64.
 
-    Squared distances that overflow make every merge cost infinite;
-    differences whose squares underflow make every merge cost 0 (or
-    subnormal, without precision), so the labels would be arbitrary.
+    Squared distances, or a column's sum of squares about its mean, that
+    overflow make merge costs or the unit-free start infinite; a column's
+    differences whose squares underflow make its costs 0 (or subnormal,
+    without precision), so the labels would be arbitrary.
     """
+    tiny = np.finfo(np.float64).tiny
     with np.errstate(over="ignore", under="ignore"):
         spread = np.ptp(X, axis=0)
         if not np.isfinite(np.sum(np.square(spread))):
             raise overflow_error(X)
-        if 0 < spread.max() and spread.max() ** 2 < np.finfo(np.float64).tiny:
+        # The scatter, a sum of n squares per column, must be finite too:
+        # computed on each column divided by its spread, which cannot overflow.
+        varies = spread > 0
+        relative = np.std(X[:, varies] / spread[varies], axis=0) * spread[varies]
+        if not np.isfinite(X.shape[0] * np.sum(np.square(relative))):
+            raise overflow_error(X)
+        small = np.flatnonzero(varies & (np.square(spread) < tiny))
+        if small.size:
+            column = int(small[np.argmax(spread[small])])
             raise ValueError(
-                "The differences between the samples (largest "
-                f"{spread.max():.3g}) are too small to square in float64: "
-                "their squares underflow below "
-                f"{np.finfo(np.float64).tiny:.3g}, so the merge costs are 0 "
-                "or without precision. Scale the data, for example with "
-                "StandardScaler."
+                f"The differences between the samples in column {column} "
+                f"(largest {spread[column]:.3g}) are too small to square in "
+                f"float64: their squares underflow below {tiny:.3g}, so the "
+                "merge costs are 0 or without precision. Scale the data, for "
+                "example with StandardScaler."
             )

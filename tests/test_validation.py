@@ -127,6 +127,22 @@ BAD_FIT_INPUT = [
         "merge costs of this data are not finite in float64 .* StandardScaler",
     ),
     (
+        # Each difference squares, but a column's n squares sum to overflow:
+        # the unit-free start was zero and the labels arbitrary.
+        "values whose columns' sums of squares overflow",
+        {},
+        np.vstack([make_data(), make_data() + 8.0]) * 6e152,
+        ValueError,
+        "merge costs of this data are not finite in float64 .* StandardScaler",
+    ),
+    (
+        "one column too small to square beside others",
+        {},
+        np.column_stack([make_data()[:, 0], make_data()[:, 1] * 1e-155]),
+        ValueError,
+        "samples in column 1 .* too small to square in float64.*StandardScaler",
+    ),
+    (
         "n_clusters > n_samples",
         {"n_clusters": N_SAMPLES + 1},
         make_data(),
