@@ -29,9 +29,9 @@ from ._numeric import center_of, cluster_sums
 # Largest number of clusters that ``n_clusters="auto"`` considers.
 MAX_AUTO_CLUSTERS = 30
 
-# Ridge added to the pooled covariance, relative to the data's mean variance
-# per feature: keeps the covariance invertible for clusters that are points,
-# for constant features and for more features than samples.
+# Ridge added to the pooled covariance, relative to each feature's variance:
+# keeps the covariance invertible for clusters that are points, for constant
+# features and for more features than samples.
 COVARIANCE_RIDGE = 1e-6
 
 
@@ -54,12 +54,17 @@ def _n_parameters(n_components: int, n_features: int) -> int:
     return (k - 1) + k * d + d * (d + 1) // 2
 
 
-def _ridge(X: np.ndarray) -> float:
-    """The covariance ridge for data ``X``: relative to its mean variance."""
-    scale = float(np.mean(np.var(X, axis=0))) if len(X) else 0.0
-    if not np.isfinite(scale) or scale <= 0:
-        scale = 1.0
-    return COVARIANCE_RIDGE * scale
+def _ridge(X: np.ndarray) -> np.ndarray:
+    """The covariance ridge for data ``X``, one per feature.
+
+    Relative to each feature's variance, so that a feature's unit changes no
+    likelihood ratio; a constant feature takes the mean variance of the
+    others (1 if none varies).
+    """
+    variance = np.var(X, axis=0) if len(X) else np.zeros(X.shape[1])
+    varies = np.isfinite(variance) & (variance > 0)
+    fill = float(np.mean(variance[varies])) if varies.any() else 1.0
+    return COVARIANCE_RIDGE * np.where(varies, variance, fill)
 
 
 def _tied_log_likelihood(X, weights, means, covariance) -> np.ndarray:

@@ -162,6 +162,27 @@ def test_the_pick_does_not_depend_on_the_heights_units():
     )
 
 
+@pytest.mark.parametrize("unit", [1e-4, 1e6])
+@pytest.mark.parametrize("merge_cost", ["auto", "whitened_means"])
+def test_the_pick_does_not_depend_on_a_column_s_unit(merge_cost, unit):
+    # The likelihood's ridge is relative to each column's variance: one
+    # column in small units once drowned in a ridge set by the other's.
+    X, _ = make_blobs(200, centers=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the range's own note
+        as_given, rescaled = (
+            RecursiveAutoencoderClustering(
+                n_clusters="auto", merge_cost=merge_cost, random_state=0
+            ).fit(data)
+            for data in (X, X * [1.0, unit])
+        )
+    assert as_given.n_clusters_ == rescaled.n_clusters_ == 3
+    np.testing.assert_array_equal(as_given.labels_, rescaled.labels_)
+    np.testing.assert_allclose(
+        np.diff(rescaled.cut_bic_), np.diff(as_given.cut_bic_), rtol=1e-6, atol=1e-6
+    )
+
+
 def test_few_distinct_rows_do_not_give_one_cluster_per_row():
     X, _ = make_blobs(300, centers=2, random_state=0)
     X = np.round(StandardScaler().fit_transform(X))
