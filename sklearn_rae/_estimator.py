@@ -649,7 +649,7 @@ class RecursiveAutoencoderClustering(ClusterMixin, BaseEstimator):
         The flat clusters define a Gaussian mixture: one component per cluster
         (its share of the training samples, its mean) and one shared
         covariance, the pooled within-cluster covariance plus a ridge of
-        ``1e-6`` times the mean variance. Each sample is scored with the
+        ``1e-6`` times each feature's variance. Each sample is scored with the
         cluster that explains it best, ``max_c log(w_c N(x | m_c, S))``: the
         mixture's log density plus the log of the largest posterior, which
         penalises overlapping clusters. The score depends on the tree only
