@@ -13,7 +13,7 @@ from checkout_env import checkout_env
 from scipy.cluster.hierarchy import is_valid_linkage
 
 from sklearn_rae.cli import main
-from sklearn_rae.cli.io import read_table
+from sklearn_rae.cli.read import read_table
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

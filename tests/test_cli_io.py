@@ -15,8 +15,9 @@ import pytest
 from checkout_env import start_in_checkout
 
 import sklearn_rae
-from sklearn_rae.cli import io as cli_io
 from sklearn_rae.cli import main
+from sklearn_rae.cli import read as cli_read
+from sklearn_rae.cli import write as cli_write
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ("dendrogram.png", "labels.csv", "linkage.npy")
@@ -84,7 +85,7 @@ def test_failed_write_leaves_the_previous_outputs(tmp_path, capsys, monkeypatch)
         file.write(b"sample,label\n0,1\n")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(cli_io, "write_labels_csv", full_disk)
+    monkeypatch.setattr(cli_write, "write_labels_csv", full_disk)
     capsys.readouterr()
     assert _run(_npy(tmp_path), "--output-dir", out) == 1
     err = _one_error_line(capsys)
@@ -117,7 +118,7 @@ def test_failed_rename_restores_the_previous_outputs(tmp_path, capsys, monkeypat
             raise OSError(errno.EIO, "Input/output error")
         return real_replace(source, target)
 
-    monkeypatch.setattr(cli_io.os, "replace", replace)
+    monkeypatch.setattr(cli_write.os, "replace", replace)
     capsys.readouterr()
     assert _run(_npy(tmp_path), "--output-dir", out) == 1
     assert "Input/output error" in _one_error_line(capsys)
@@ -151,7 +152,7 @@ def test_run_without_dendrogram_removes_the_previous_one(tmp_path, capsys, monke
 
 _INTERRUPTED_WRITER = """
 import sys, time
-from sklearn_rae.cli import io as cli_io, main
+from sklearn_rae.cli import main, write
 
 def slow(file, identifiers, labels):
     file.write(b"sample,label\\n0,0\\n")
@@ -159,7 +160,7 @@ def slow(file, identifiers, labels):
     print("writing", flush=True)
     time.sleep(300)
 
-cli_io.write_labels_csv = slow
+write.write_labels_csv = slow
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -240,8 +241,8 @@ def _in_thread(function, timeout=30):
 def test_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
-    result = _in_thread(lambda: cli_io.read_table(fifo))
-    assert isinstance(result["error"], cli_io.InputError)
+    result = _in_thread(lambda: cli_read.read_table(fifo))
+    assert isinstance(result["error"], cli_read.InputError)
     assert "is a FIFO (named pipe), not a regular file" in str(result["error"])
 
 
@@ -269,7 +270,7 @@ def test_csv_field_over_the_csv_limit_is_one_line(tmp_path, capsys):
 
 
 def test_csv_over_the_size_limit_is_refused(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli_io, "MAX_CSV_BYTES", 1000)
+    monkeypatch.setattr(cli_read, "MAX_CSV_BYTES", 1000)
     path = tmp_path / "big.csv"
     path.write_text("1,2\n" * 300)
     assert _run(path, "--output-dir", tmp_path / "o") == 1
@@ -278,7 +279,7 @@ def test_csv_over_the_size_limit_is_refused(tmp_path, capsys, monkeypatch):
 
 def test_csv_line_over_the_length_limit_is_refused(tmp_path, capsys, monkeypatch):
     # Whitespace-separated: no csv field limit applies, the line limit does.
-    monkeypatch.setattr(cli_io, "MAX_LINE_CHARS", 100)
+    monkeypatch.setattr(cli_read, "MAX_LINE_CHARS", 100)
     path = tmp_path / "long.txt"
     path.write_text("1 2\n3 4\n" + "5 " * 100 + "\n")
     assert _run(path, "--output-dir", tmp_path / "o") == 1
@@ -288,7 +289,7 @@ def test_csv_line_over_the_length_limit_is_refused(tmp_path, capsys, monkeypatch
 def test_npz_member_inflating_past_the_limit_is_not_decompressed(
     tmp_path, capsys, monkeypatch
 ):
-    monkeypatch.setattr(cli_io, "MAX_ARRAY_BYTES", 2**20)
+    monkeypatch.setattr(cli_read, "MAX_ARRAY_BYTES", 2**20)
     path = tmp_path / "bomb.npz"
     np.savez_compressed(path, a=np.zeros((4096, 64)))  # 2 MiB in 4 KiB
     assert path.stat().st_size < 10_000
@@ -324,7 +325,7 @@ def test_npy_and_npz_headers_are_checked_against_their_size(
         "(1000000000, 1), 7.5 GiB, more than the 4 GiB the command"
         in _one_error_line(capsys)
     )
-    monkeypatch.setattr(cli_io, "MAX_ARRAY_BYTES", 2**40)
+    monkeypatch.setattr(cli_read, "MAX_ARRAY_BYTES", 2**40)
     for path in (npy, npz):
         assert _run(path, "--output-dir", tmp_path / "o") == 1
         err = _one_error_line(capsys)
@@ -373,7 +374,7 @@ def test_unexpected_errors_are_one_line(tmp_path, capsys, monkeypatch):
     def bug(*args, **kwargs):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(cli_io, "read_table", bug)
+    monkeypatch.setattr(cli_read, "read_table", bug)
     assert _run(_npy(tmp_path), "--output-dir", tmp_path / "o") == 1
     assert "KeyError: 'surprise'" in _one_error_line(capsys)
 
