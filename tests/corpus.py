@@ -32,9 +32,33 @@ def corpus_data():
     return X, X_new
 
 
+def overlapping_data():
+    """Three overlapping elongated Gaussian clusters (90 samples, 2 features).
+
+    No gaps between them: the default falls back to the whitened means.
+    """
+    rng = np.random.RandomState(11)
+    stretch = np.array([[1.0, 0.0], [0.8, 0.3]])
+    return np.concatenate(
+        [rng.normal(size=(30, 2)) @ stretch + c for c in ((0, 0), (1.5, 0.6), (3, 1))]
+    )
+
+
+#: The data sets of the corpus by name; ``corpus_data``'s first is the default.
+def corpus_sets():
+    return {"shapes": corpus_data()[0], "overlapping": overlapping_data()}
+
+
 def corpus_fits():
     """Yield ``(key, parameters)`` of every fit of the corpus."""
-    for merge_cost in ("learned_metric", "boundary", "cumulative", "adaptive"):
+    for merge_cost in (
+        "learned_metric",
+        "boundary",
+        "cumulative",
+        "adaptive",
+        "whitened_means",
+        "auto",
+    ):
         base = {"merge_cost": merge_cost, "max_iter": 5, "random_state": 0}
         yield f"{merge_cost}-k4", {**base, "n_clusters": 4}
         yield f"{merge_cost}-auto", {**base, "n_clusters": "auto"}
@@ -46,6 +70,8 @@ def corpus_fits():
         ("learned_metric", 2 * np.sqrt(2.0)),
         ("boundary", 2 * np.sqrt(0.05)),
         ("cumulative", 5.0),
+        ("whitened_means", 2 * np.sqrt(2.0)),
+        ("auto", 2 * np.sqrt(0.05)),
     ):
         yield (
             f"{merge_cost}-threshold",
@@ -58,9 +84,21 @@ def corpus_fits():
             },
         )
 
+    # The default where clusters overlap (its fallback and the persistence
+    # comparison), and the criteria it chooses between.
+    for merge_cost in ("auto", "whitened_means", "boundary"):
+        base = {"merge_cost": merge_cost, "max_iter": 5, "random_state": 0}
+        base["data"] = "overlapping"
+        yield f"overlapping-{merge_cost}-k3", {**base, "n_clusters": 3}
+        yield f"overlapping-{merge_cost}-auto", {**base, "n_clusters": "auto"}
 
-def fit_corpus_model(parameters, X):
+
+def fit_corpus_model(parameters, X=None):
+    """Fit the corpus model of ``parameters`` on its data set (or ``X``)."""
     parameters = dict(parameters)
+    data = parameters.pop("data", None)
+    if data is not None or X is None:
+        X = corpus_sets()[data or "shapes"]
     if parameters.get("connectivity") == "knn":
         parameters["connectivity"] = kneighbors_graph(X, 6, include_self=False)
     return RecursiveAutoencoderClustering(**parameters).fit(X)
@@ -68,15 +106,18 @@ def fit_corpus_model(parameters, X):
 
 def corpus_results():
     """Every fit's linkage, labels, loss curve, score and predictions."""
-    X, X_new = corpus_data()
+    _, X_new = corpus_data()
+    sets = corpus_sets()
     results = {}
     for key, parameters in corpus_fits():
-        model = fit_corpus_model(parameters, X)
+        X = sets[parameters.get("data", "shapes")]
+        model = fit_corpus_model(parameters)
         results[f"{key}/linkage"] = model.linkage_matrix_
         results[f"{key}/labels"] = model.labels_
         results[f"{key}/loss_curve"] = np.asarray(model.loss_curve_, dtype=float)
         results[f"{key}/score"] = np.asarray(model.score(X))
         results[f"{key}/predict"] = model.predict(X_new)
+        results[f"{key}/merge_cost"] = np.asarray(model.merge_cost_)
         if hasattr(model, "cut_bic_"):
             results[f"{key}/cut_bic"] = model.cut_bic_
     return results

@@ -10,10 +10,11 @@ import warnings
 
 import numpy as np
 import pytest
-from corpus import CORPUS_FILE, corpus_data, corpus_fits, fit_corpus_model
+from corpus import CORPUS_FILE, corpus_data, corpus_fits, corpus_sets, fit_corpus_model
 
 RECORDED = np.load(CORPUS_FILE)
-X, X_NEW = corpus_data()
+_, X_NEW = corpus_data()
+SETS = corpus_sets()
 
 
 @pytest.mark.parametrize(
@@ -24,7 +25,8 @@ X, X_NEW = corpus_data()
 def test_corpus_fit_is_unchanged(key, parameters):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = fit_corpus_model(parameters, X)
+        model = fit_corpus_model(parameters)
+    X = SETS[parameters.get("data", "shapes")]
     linkage = RECORDED[f"{key}/linkage"]
     np.testing.assert_array_equal(
         model.linkage_matrix_[:, [0, 1, 3]], linkage[:, [0, 1, 3]]
@@ -38,6 +40,7 @@ def test_corpus_fit_is_unchanged(key, parameters):
     )
     np.testing.assert_allclose(model.score(X), RECORDED[f"{key}/score"], rtol=1e-9)
     np.testing.assert_array_equal(model.predict(X_NEW), RECORDED[f"{key}/predict"])
+    assert model.merge_cost_ == str(RECORDED[f"{key}/merge_cost"])
     if f"{key}/cut_bic" in RECORDED:
         np.testing.assert_allclose(
             model.cut_bic_, RECORDED[f"{key}/cut_bic"], rtol=1e-9
