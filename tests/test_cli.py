@@ -517,6 +517,8 @@ def test_main_warns_about_columns_of_different_scales(tmp_path, capsys):
         str(path),
         "--max-iter",
         "0",
+        "--merge-cost",
+        "learned_metric",
         "--quiet",
         "--output-dir",
         str(tmp_path / "o"),

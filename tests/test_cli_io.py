@@ -89,7 +89,7 @@ def test_failed_write_leaves_the_previous_outputs(tmp_path, capsys, monkeypatch)
     capsys.readouterr()
     assert _run(_npy(tmp_path), "--output-dir", out) == 1
     err = _one_error_line(capsys)
-    assert "No space left on device" in err and "unchanged" in err
+    assert f"the disk holding {out} is full (ENOSPC" in err and "unchanged" in err
     assert _snapshot(out) == before  # no temporaries left either
 
 
@@ -167,7 +167,11 @@ sys.exit(main(sys.argv[1:]))
 
 @pytest.mark.parametrize(
     "signum, status, word",
-    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "terminated"),
+        (signal.SIGHUP, 129, "hung up"),
+    ],
 )
 def test_signal_while_writing_leaves_the_previous_outputs(
     signum, status, word, tmp_path

@@ -12,9 +12,13 @@
 :mod:`~sklearn_rae.cli.write`
     Writing ``labels.csv``, ``linkage.npy`` and ``dendrogram.png`` as a set.
 
-:mod:`~sklearn_rae.cli.messages` holds their errors and printed lines. The
-package's attribute ``main`` is the entry-point function, not the module of
-that name: import the module as ``importlib.import_module("sklearn_rae.cli.main")``.
+and small ones beside them: :mod:`~sklearn_rae.cli.dialect` (a CSV file's
+delimiter, numbers and header), :mod:`~sklearn_rae.cli.arguments` (the
+options' values), :mod:`~sklearn_rae.cli.advice` (warnings before fitting),
+:mod:`~sklearn_rae.cli.signals` (Ctrl-C, SIGTERM, SIGHUP) and
+:mod:`~sklearn_rae.cli.messages` (errors and printed lines). The package's
+attribute ``main`` is the entry-point function, not the module of that name:
+import the module as ``importlib.import_module("sklearn_rae.cli.main")``.
 """
 
 from .main import build_parser, main

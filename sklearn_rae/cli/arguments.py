@@ -8,6 +8,7 @@ with exit status 2.
 from __future__ import annotations
 
 import argparse
+import re
 
 import numpy as np
 
@@ -97,3 +98,28 @@ def n_clusters(text: str) -> int | str:
     if text == "auto":
         return text
     return positive_int(text)
+
+
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def memory_limit(text: str) -> int | str | None:
+    """Bytes, with a suffix K, M, G or T (powers of 1024), ``auto`` or ``none``.
+
+    ``2G``, ``2GB`` and ``2GiB`` are all 2 * 1024**3 bytes, ``500M`` is
+    500 * 1024**2; ``auto`` is the estimator's default (the memory the
+    system has free), ``none`` turns the estimator's memory check off.
+    """
+    word = text.strip().lower()
+    if word in ("auto", "none"):
+        return None if word == "none" else "auto"
+    match = _SIZE.fullmatch(word)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size in bytes (such as 2G or 500M), 'auto' or 'none'"
+        )
+    value = int(float(match[1]) * _SIZE_UNITS[match[2].lower()])
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive size")
+    return value

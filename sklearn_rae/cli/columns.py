@@ -9,12 +9,12 @@ warnings to print, and keeps the identifiers' values for ``labels.csv``.
 
 from __future__ import annotations
 
-import re
 from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .dialect import DATE_OR_TIME, DECIMAL_COMMA
 from .messages import InputError, UsageError
 
 #: Header names that mark a row identifier (compared in lower case); pandas
@@ -24,9 +24,6 @@ ID_NAMES = frozenset(
 )
 ID_SUFFIXES = ("_id", " id", "-id", ".id")
 
-
-# A number written with a decimal comma, as in "3,14".
-_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]*,[0-9]+(?:[eE][+-]?[0-9]+)?")
 
 # ---------------------------------------------------------------- tables
 
@@ -54,7 +51,8 @@ class RawTable:
     """A file's columns as read, before the clustered columns are chosen.
 
     ``row_lines`` holds the line (CSV) or row (arrays) of each sample, from 1,
-    for messages; ``header`` is None when the file has none.
+    for messages; ``header`` is None when the file has none; ``notes`` are
+    the warnings reading it gave.
     """
 
     source: str
@@ -62,6 +60,7 @@ class RawTable:
     header: list[str] | None
     row_lines: np.ndarray
     line_word: str = "line"
+    notes: list[str] = field(default_factory=list)
 
     @property
     def n_rows(self) -> int:
@@ -127,14 +126,18 @@ def resolve_columns(
 class Selection:
     """The columns chosen for clustering and what was left out.
 
-    ``data`` holds the clustered columns (float64, NaN for missing values);
-    ``identifiers`` maps the name of each identifier column left out to its
-    values, one a row, for ``labels.csv``; ``notes`` are the warnings to print.
+    ``data`` holds the clustered columns (float64, NaN for missing values),
+    ``names`` their names and ``positions`` their indices in the table;
+    ``identifiers`` holds the name and the values (one a row) of every
+    identifier column left out, in the file's order, for ``labels.csv``
+    (names may repeat: pandas writes each level of an unnamed MultiIndex with
+    an empty name); ``notes`` are the warnings to print.
     """
 
     data: np.ndarray
     names: list[str]
-    identifiers: dict[str, list]
+    positions: list[int]
+    identifiers: list[tuple[str, list]]
     notes: list[str]
 
 
@@ -147,17 +150,45 @@ def _is_row_number_range(values: np.ndarray) -> bool:
     return bool(np.array_equal(values, np.arange(n) + values[0]))
 
 
-def _text_note(table: RawTable, text_columns: list[RawColumn]) -> str:
-    names = ", ".join(repr(c.name) for c in text_columns)
-    example, line = text_columns[0].first_text
-    s = "s" if len(text_columns) > 1 else ""
-    note = (
+def _is_date_or_time(column: RawColumn) -> bool:
+    return bool(DATE_OR_TIME.fullmatch(column.first_text[0]))
+
+
+def _not_numbers_note(table: RawTable, left_out: list[RawColumn]) -> str:
+    """The warning naming the text, or date and time, columns left out."""
+    names = ", ".join(repr(c.name) for c in left_out)
+    example, line = left_out[0].first_text
+    s = "s" if len(left_out) > 1 else ""
+    if _is_date_or_time(left_out[0]):
+        return (
+            f"leaving out the date/time column{s} {names} of {table.source}: "
+            f"only numbers are clustered ({example!r} on {table.line_word} "
+            f"{line}); convert dates and times to numbers (days or seconds since "
+            "a start) first to cluster on them."
+        )
+    return (
         f"leaving out the text column{s} {names} of {table.source}: only numbers "
-        f"are clustered ({example!r} on {table.line_word} {line})"
+        f"are clustered ({example!r} on {table.line_word} {line}); encode text as "
+        "numbers first to cluster on it."
     )
-    if _DECIMAL_COMMA.fullmatch(example):
-        note += "; give --decimal , for numbers written with a decimal comma"
-    return note + "; encode text as numbers first to cluster on it."
+
+
+def _refuse_decimal_commas(table: RawTable, indices: list[int]) -> None:
+    """Refuse a column of numbers written with a decimal comma, read as text.
+
+    Such a column is numeric data that ``--decimal ,`` reads; leaving it out
+    with a warning would cluster the file on its other columns only.
+    """
+    for index in indices:
+        column = table.columns[index]
+        example, line = column.first_text
+        if DECIMAL_COMMA.fullmatch(example):
+            raise InputError(
+                f"{table.source}, {table.line_word} {line}, column "
+                f"{column.name!r}: {example!r} is a number written with a "
+                "decimal comma; give --decimal , to read it (the columns are "
+                "then separated by semicolons, tabs or spaces)."
+            )
 
 
 def choose_columns(
@@ -194,10 +225,11 @@ def choose_columns(
         for index in keep:
             column = table.columns[index]
             if column.kind == "text":
+                _refuse_decimal_commas(table, [index])
                 example, line = column.first_text
                 hint = (
-                    "; give --decimal , for numbers written with a decimal comma"
-                    if _DECIMAL_COMMA.fullmatch(example)
+                    "; it is a date or a time: convert it to a number first"
+                    if _is_date_or_time(column)
                     else ""
                 )
                 raise InputError(
@@ -216,6 +248,7 @@ def choose_columns(
             for i in sorted(kept)
             if table.columns[i].kind == "text" and not by_name[i]
         ]
+        _refuse_decimal_commas(table, text)
         if drop_columns is None:
             identifiers = [i for i in sorted(kept) if by_name[i] or ranged[i]]
         else:
@@ -234,14 +267,6 @@ def choose_columns(
                 raise InputError(
                     f"{table.source} has no numeric column to cluster on (its "
                     f"columns are {held}); give --columns to choose them."
-                    + (
-                        " Numbers written with a decimal comma need --decimal ,."
-                        if any(
-                            _DECIMAL_COMMA.fullmatch(table.columns[i].first_text[0])
-                            for i in text
-                        )
-                        else ""
-                    )
                 )
         else:
             for index in identifiers:
@@ -258,9 +283,13 @@ def choose_columns(
                     "beside the labels; give --columns to choose the columns "
                     "yourself and cluster on it."
                 )
-        if text:
-            notes.append(_text_note(table, [table.columns[i] for i in text]))
-    ids = {}
+        for left_out in (
+            [table.columns[i] for i in text if not _is_date_or_time(table.columns[i])],
+            [table.columns[i] for i in text if _is_date_or_time(table.columns[i])],
+        ):
+            if left_out:
+                notes.append(_not_numbers_note(table, left_out))
+    ids = []
     for index in range(n_columns):
         if index in keep or not (by_name[index] or ranged[index]):
             continue
@@ -272,13 +301,14 @@ def choose_columns(
         else:
             continue
         name = header[index] if header is not None else column.name
-        ids.setdefault(name, values)
+        ids.append((name, values))
     data = np.column_stack(
         [np.asarray(table.columns[i].values, dtype=np.float64) for i in keep]
     )
     return Selection(
         data=data,
         names=[table.columns[i].name for i in keep],
+        positions=list(keep),
         identifiers=ids,
         notes=notes,
     )
@@ -287,6 +317,43 @@ def choose_columns(
 def missing_rows(table: RawTable, selection: Selection) -> np.ndarray:
     """Boolean mask of the rows with a missing value in a clustered column."""
     return np.isnan(selection.data).any(axis=1)
+
+
+def empty_columns_error(
+    table: RawTable, selection: Selection, *, dropna: bool, chosen: bool
+) -> InputError | None:
+    """The error for clustered columns that hold no value at all, or None.
+
+    Such a column cannot be clustered, and ``--dropna`` would leave out
+    every row for it; the error names the columns and how to leave them out
+    (``--drop-columns``, with a header name or a position, or out of
+    ``--columns`` when that chose them).
+    """
+    if selection.data.shape[0] == 0:
+        return None
+    empty = np.flatnonzero(np.isnan(selection.data).all(axis=0))
+    if empty.size == 0:
+        return None
+    names = ", ".join(repr(selection.names[i]) for i in empty)
+    tokens = ",".join(
+        table.header[selection.positions[i]]
+        if table.header is not None
+        and table.header[selection.positions[i]]
+        and "," not in table.header[selection.positions[i]]
+        else str(selection.positions[i] + 1)
+        for i in empty
+    )
+    s = "s" if empty.size > 1 else ""
+    consequence = (
+        "--dropna would leave out every row"
+        if dropna
+        else "every row has a missing value"
+    )
+    remedy = "leave it out of --columns" if chosen else f"give --drop-columns {tokens}"
+    return InputError(
+        f"{table.source}: column{s} {names} hold{'' if s else 's'} no value, so "
+        f"{consequence}; {remedy} to cluster on the other columns."
+    )
 
 
 def missing_value_error(

@@ -10,24 +10,23 @@ with scikit-learn is clustered. The command writes ``labels.csv``,
 :func:`fit_model`, :func:`write_results` and :func:`print_summary`.
 
 Exit status: 0 on success, 1 when the data cannot be read or clustered or the
-outputs not written, 2 for invalid options, 130 when interrupted (SIGINT) and
-143 when terminated (SIGTERM). Every error is reported in one line on
-standard error, never as a traceback.
+outputs not written, 2 for invalid options, 130 when interrupted (SIGINT),
+143 when terminated (SIGTERM) and 129 when the terminal hangs up (SIGHUP).
+Every error is reported in one line on standard error, never as a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
+import contextlib
 import sys
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from . import advice, arguments
+from . import advice, arguments, signals
 from . import columns as cli_columns
 from . import read as cli_read
 from . import write as cli_write
@@ -75,22 +74,25 @@ matrix) and dendrogram.png to the output directory."""
 
 EPILOG = """\
 CSV input: columns separated by commas (or semicolons, tabs, spaces); the first
-line is a header when it names the columns. Numbers use a decimal point, or a
-decimal comma with --decimal , (then separated by semicolons, tabs or spaces).
+line is a header when it names the columns (--header yes or no to say so; a
+first line of numbers that looks like a header, such as years, is reported).
+Numbers use a decimal point, or a decimal comma with --decimal , (then
+separated by semicolons, tabs or spaces); a file of decimal commas read
+without it is refused.
 Missing values (empty cells, NA, NaN, null, ... as pandas reads them) are
 refused unless --dropna leaves their rows out; infinite values are refused.
 A .npz file must hold a single array. Only regular files are read: at most
 1 GiB of CSV, and arrays of at most 4 GiB.
 
-Columns: numeric columns are clustered. Text columns are left out with a
-warning, and so is a row identifier: a column named like one (id, index, key,
-row, sample, a name ending in _id, or pandas' unnamed index column) or one
-holding exactly the row numbers 0..n-1 or 1..n. --columns or --drop-columns
+Columns: numeric columns are clustered. Text and date/time columns are left
+out with a warning, and so is a row identifier: a column named like one (id,
+index, key, row, sample, a name ending in _id, or pandas' unnamed index column)
+or one holding exactly the row numbers 0..n-1 or 1..n. --columns or --drop-columns
 choose the columns instead (names from the header, or positions from 1). Without
 --standardize, columns whose scales differ by a factor of 100 or more are
-reported.
+reported (not for the unit-free merge costs auto and whitened_means).
 
-Outputs: labels.csv holds the identifier columns left out (or the row number,
+Outputs: labels.csv holds every identifier column left out (or the row number,
 "sample", from 0) and each row's label, so that the labels join back to the
 records. The three files are replaced as a set: a failed or interrupted run
 leaves the previous set unchanged, and a run that draws no dendrogram removes
@@ -98,12 +100,10 @@ the previous one. Symbolic links at the output paths, and an input that is one
 of the outputs, are refused.
 
 The number of clusters defaults to 3 for iris and 2 for a file; give
---distance-threshold instead to cut the tree at a height. Exit status: 0 on
-success, 1 if the data cannot be read or clustered, 2 for invalid options."""
-
-
-class _Terminated(BaseException):
-    """SIGTERM, raised in the main thread so that temporaries are removed."""
+--distance-threshold instead to cut the tree at a height. Above 300,000 samples
+a warning estimates the fit's time: cluster a sample and predict the rest.
+Exit status: 0 on success, 1 if the data cannot be read or clustered, 2 for
+invalid options, 130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP."""
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -225,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the decimal mark of a CSV file's numbers (default: %(default)s)",
     )
     parser.add_argument(
+        "--header",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="whether a CSV file's first line names the columns: 'auto' reads "
+        "it as a header when it holds names, and warns when it looks like a "
+        "header of numbers such as years (default: %(default)s)",
+    )
+    parser.add_argument(
         "--standardize",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -237,6 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_HEIGHT_SCALE,
         help="the dendrogram's height axis; the square root keeps the merges "
         "inside large clusters visible (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--memory-limit",
+        type=arguments.memory_limit,
+        default=defaults["memory_limit"],
+        metavar="BYTES",
+        help="the most a fit may allocate for its tree and training, in bytes "
+        "with a suffix K, M, G or T (2G, 500M), or 'auto' for the memory "
+        "available (within ulimit -v and a container's limit), or 'none' to "
+        "turn the check off (default: %(default)s)",
     )
     parser.add_argument(
         "--output-dir",
@@ -265,13 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
 class Dataset:
     """The samples to cluster and what the outputs need to describe them.
 
-    ``identifiers`` maps column names to one value a sample, written beside
-    the labels in ``labels.csv``; ``target`` holds iris' species (else None).
+    ``identifiers`` holds the name of each identifier column and its values,
+    one a sample, written beside the labels in ``labels.csv``; ``target``
+    holds iris' species (else None).
     """
 
     X: np.ndarray
     names: list[str]
-    identifiers: dict[str, list]
+    identifiers: list[tuple[str, list]]
     source: str
     default_n_clusters: int
     standardize: bool
@@ -300,6 +319,7 @@ def read_data(args: argparse.Namespace) -> Dataset:
             columns=args.columns,
             drop_columns=args.drop_columns,
             decimal=args.decimal,
+            header=args.header,
         )
         target = None
         default_n_clusters = FILE_N_CLUSTERS
@@ -307,12 +327,17 @@ def read_data(args: argparse.Namespace) -> Dataset:
     selection = cli_columns.choose_columns(
         table, columns=args.columns, drop_columns=args.drop_columns
     )
-    for note in selection.notes:
+    for note in [*table.notes, *selection.notes]:
         warn(note)
     if table.n_rows == 0:
         raise InputError(f"{table.source} holds no data.")
     X = selection.data
-    identifiers = selection.identifiers or {"sample": list(range(table.n_rows))}
+    identifiers = selection.identifiers or [("sample", list(range(table.n_rows)))]
+    empty = cli_columns.empty_columns_error(
+        table, selection, dropna=args.dropna, chosen=args.columns is not None
+    )
+    if empty is not None:
+        raise empty
     missing = cli_columns.missing_rows(table, selection)
     n_dropped = int(missing.sum())
     if n_dropped:
@@ -320,9 +345,9 @@ def read_data(args: argparse.Namespace) -> Dataset:
             raise cli_columns.missing_value_error(table, selection, missing)
         kept = np.flatnonzero(~missing)
         X = X[kept]
-        identifiers = {
-            name: [values[i] for i in kept] for name, values in identifiers.items()
-        }
+        identifiers = [
+            (name, [values[i] for i in kept]) for name, values in identifiers
+        ]
         table.row_lines = table.row_lines[kept]
         if target is not None:
             target = target[kept]
@@ -389,11 +414,20 @@ def fit_model(data: Dataset, args: argparse.Namespace):
         learning_rate=args.learning_rate,
         batch_size=args.batch_size,
         random_state=args.random_state,
+        memory_limit=args.memory_limit,
         verbose=0 if args.quiet else 1,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model.fit(X)
+        try:
+            model.fit(X)
+        except MemoryError as exc:
+            if "memory limit" not in str(exc):  # not the estimator's refusal
+                raise
+            raise InputError(
+                f"{one_line(exc)} Here: give --memory-limit with a size (such as "
+                "4G) or none."
+            ) from None
     report_warnings(caught)
     return model
 
@@ -403,26 +437,6 @@ def _merge_cost_words(model) -> str:
     if model.merge_cost_ != model.merge_cost:
         words += f" (kept {model.merge_cost_!r})"
     return words
-
-
-def _dendrogram_writer(model, title: str, height_scale: str):
-    """A function drawing the dendrogram into a file; None without matplotlib."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    from .. import plot_dendrogram
-
-    def write(file):
-        # A Figure without pyplot renders with Agg and leaves the caller's
-        # matplotlib backend alone.
-        figure = Figure(figsize=(10, 5), layout="constrained")
-        ax = plot_dendrogram(model, ax=figure.subplots(), height_scale=height_scale)
-        # A file name such as "$x$.csv" is text, not mathtext.
-        ax.set_title(title, parse_math=False)
-        figure.savefig(file, format="png", dpi=100)
-
-    return write
 
 
 def write_results(data: Dataset, model, args: argparse.Namespace) -> list[Path]:
@@ -446,7 +460,7 @@ def write_results(data: Dataset, model, args: argparse.Namespace) -> list[Path]:
     title = printable(
         f"{data.source}: merge cost {_merge_cost_words(model)}, {model.n_iter_} steps"
     )
-    draw = _dendrogram_writer(model, title, args.height_scale)
+    draw = cli_write.dendrogram_writer(model, title, args.height_scale)
     if draw is not None:
         writers[picture_name] = draw
     with warnings.catch_warnings(record=True) as caught:
@@ -456,9 +470,10 @@ def write_results(data: Dataset, model, args: argparse.Namespace) -> list[Path]:
                 args.output_dir, writers, remove=[picture_name]
             )
         except OSError as exc:
+            cause = cli_write.describe_write_error(exc, args.output_dir)
             raise InputError(
-                f"the outputs could not be written to {args.output_dir} "
-                f"({one_line(exc)}); its previous contents are unchanged."
+                f"the outputs could not be written to {args.output_dir}: "
+                f"{cause}; its previous contents are unchanged."
             ) from None
     report_warnings(caught)
     if draw is None:
@@ -508,8 +523,13 @@ def _run(args: argparse.Namespace) -> int:
     cli_write.check_outputs(args.output_dir, OUTPUTS, args.input)
     data = read_data(args)
     choose_n_clusters(data, args)  # refused before anything is printed
-    if args.input is not None and args.standardize is None:
+    if (
+        args.input is not None
+        and args.standardize is None
+        and args.merge_cost not in advice.UNIT_FREE_MERGE_COSTS
+    ):
         advice.warn_about_scales(data.X, data.names)
+    advice.warn_about_size(data.X.shape[0], args.merge_cost)
     if not args.quiet:
         scaled = ", standardized" if data.standardize else ""
         n_samples, n_features = data.X.shape
@@ -527,8 +547,30 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _raise_terminated(signum, frame):
-    raise _Terminated
+def _print_line(line: str) -> None:
+    """One line on standard error; nothing if it is gone (a closed terminal)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _status(argv: list[str] | None) -> int:
+    """Parse ``argv`` and run; each error becomes one line and a status."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return _run(args)
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    except UsageError as exc:
+        message = printable(one_line(exc))
+        _print_line(f"{PROG}: error: {message} (see {PROG} --help)")
+        return 2
+    except (InputError, ValueError, TypeError, MemoryError, OSError) as exc:
+        _print_line(f"{PROG}: error: {printable(one_line(exc))}")
+        return 1
+    except Exception as exc:  # one line, never a traceback
+        _print_line(f"{PROG}: error: {type(exc).__name__}: {printable(one_line(exc))}")
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -538,38 +580,17 @@ def main(argv: list[str] | None = None) -> int:
     -------
     status : int
         0 on success, 1 if the data cannot be read or clustered or the outputs
-        not written, 2 for invalid options, 130 if interrupted and 143 if
-        terminated. Errors are printed in one line on standard error.
+        not written, 2 for invalid options, 130 if interrupted (SIGINT), 143
+        if terminated (SIGTERM) and 129 if the terminal hung up (SIGHUP).
+        Errors are printed in one line on standard error; the signals too,
+        wherever they arrive, the outputs then left as they were.
     """
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = (
-        signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
-    )
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        return _run(args)
-    except SystemExit as exc:  # --help and --version
-        return exc.code if isinstance(exc.code, int) else 0
-    except UsageError as exc:
-        message = printable(one_line(exc))
-        print(f"{PROG}: error: {message} (see {PROG} --help)", file=sys.stderr)
-        return 2
-    except (InputError, ValueError, TypeError, MemoryError, OSError) as exc:
-        print(f"{PROG}: error: {printable(one_line(exc))}", file=sys.stderr)
-        return 1
+        with signals.handled():
+            return _status(argv)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        _print_line(f"{PROG}: interrupted")
         return 130
-    except _Terminated:
-        print(f"{PROG}: terminated", file=sys.stderr)
-        return 143
-    except Exception as exc:  # one line, never a traceback
-        print(
-            f"{PROG}: error: {type(exc).__name__}: {printable(one_line(exc))}",
-            file=sys.stderr,
-        )
-        return 1
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    except signals.Signalled as exc:
+        _print_line(f"{PROG}: {exc.word}")
+        return exc.exit_status

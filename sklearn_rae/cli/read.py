@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import stat
 import zipfile
 from array import array
@@ -35,6 +34,13 @@ from .columns import (
     is_identifier_name,
     resolve_columns,
 )
+from .dialect import (
+    MISSING_VALUES,
+    detect_delimiter,
+    is_header,
+    looks_like_numeric_header,
+    parse_number,
+)
 from .messages import InputError, UsageError, format_size, one_line
 
 #: CSV files larger than this are refused (convert them with numpy.save).
@@ -48,33 +54,6 @@ MAX_LINE_CHARS = 2**24
 #: stored (4 GiB is 537 million float64 values, far beyond what a tree of
 #: the samples can be built for).
 MAX_ARRAY_BYTES = 2**32
-
-#: Cells read as missing values: pandas' default ``na_values``, so that a
-#: file written by pandas reads back with the same holes.
-MISSING_VALUES = frozenset(
-    {
-        "",
-        "#N/A",
-        "#N/A N/A",
-        "#NA",
-        "-1.#IND",
-        "-1.#QNAN",
-        "-NaN",
-        "-nan",
-        "1.#IND",
-        "1.#QNAN",
-        "<NA>",
-        "N/A",
-        "NA",
-        "NULL",
-        "NaN",
-        "None",
-        "n/a",
-        "nan",
-        "null",
-    }
-)
-
 
 # --------------------------------------------------------------- files
 
@@ -151,53 +130,6 @@ def _lines(text_file, path: Path) -> Iterator[str]:
         yield line
 
 
-def _parse_number(text: str, decimal: str) -> float | None:
-    """The number a field holds, or None if it is not one."""
-    if decimal != ".":
-        if "." in text:
-            return None
-        text = text.replace(decimal, ".")
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-# A field that starts like a number (0x10, 1,5, -3e) is a malformed number,
-# not a column name.
-_NUMBER_LIKE = re.compile(r"[+-]?\.?[0-9]")
-
-
-def _is_name(text: str, decimal: str) -> bool:
-    return bool(text) and _parse_number(text, decimal) is None
-
-
-def _is_header(first: list[str], second: list[str] | None, decimal: str) -> bool:
-    """Whether a first line is a header.
-
-    It holds a name (a field that is not a number) and nothing number-like (a
-    line such as ``0x10,2`` is data with a malformed number, reported as
-    such). When a second line follows, the first is a header only if one of
-    its names stands above a number, or it holds nothing but names: the first
-    record of a headerless file with a text column (``5.1,3.5,setosa``) is
-    data, not a header.
-    """
-    names = [
-        i
-        for i, text in enumerate(first)
-        if _is_name(text, decimal) and text not in MISSING_VALUES
-    ]
-    if not names or any(_NUMBER_LIKE.match(first[i]) for i in names):
-        return False
-    if second is None or len(second) != len(first) or len(names) == len(first):
-        return True
-    return any(
-        _parse_number(second[i], decimal) is not None
-        and second[i] not in MISSING_VALUES
-        for i in names
-    )
-
-
 def _records(
     path: Path, text_file, delimiter: str | None
 ) -> Iterator[tuple[int, list[str]]]:
@@ -229,11 +161,6 @@ def _records(
         yield reader.line_num, [text.strip() for text in fields]
 
 
-def _detect_delimiter(first_line: str, decimal: str) -> str | None:
-    candidates = ";\t" if decimal == "," else ",;\t"
-    return next((d for d in candidates if d in first_line), None)
-
-
 def read_csv(
     path: Path,
     file,
@@ -241,15 +168,21 @@ def read_csv(
     columns: list[str] | None = None,
     drop_columns: list[str] | None = None,
     decimal: str = ".",
+    header: str = "auto",
 ) -> RawTable:
     """Read a CSV file incrementally into a :class:`RawTable`.
 
-    The delimiter is the first of comma, semicolon and tab found in the first
-    line that is not blank (semicolon and tab only with ``decimal=","``),
-    otherwise runs of whitespace. ``columns`` or ``drop_columns`` (names or
-    positions from 1) are resolved against the header before any field is
-    converted: columns that are not clustered are never parsed, so
-    ``drop_columns=["species"]`` reads a file whose species are names.
+    The delimiter is found in the first line that is not blank
+    (:func:`~sklearn_rae.cli.dialect.detect_delimiter`). ``header`` is
+    ``"yes"`` (the first record names the columns, whatever it holds),
+    ``"no"`` (it is data) or ``"auto"``: a header when
+    :func:`~sklearn_rae.cli.dialect.is_header` says so; a first record read
+    as data that looks like a header of numbers (``2019,2020,2021``) is kept
+    as data with a note saying to give ``--header yes`` or ``--header no``.
+    ``columns`` or ``drop_columns`` (names or positions from 1) are resolved
+    against the header before any field is converted: columns that are not
+    clustered are never parsed, so ``drop_columns=["species"]`` reads a file
+    whose species are names.
     """
     size = os.fstat(file.fileno()).st_size
     if size > MAX_CSV_BYTES:
@@ -271,7 +204,7 @@ def read_csv(
             break
     if not head_lines or not head_lines[-1].strip():
         raise InputError(f"{path} is empty.")
-    delimiter = _detect_delimiter(head_lines[-1], decimal)
+    delimiter = detect_delimiter(head_lines[-1], decimal)
 
     class _Replay:
         """The lines already read, then the rest of the file."""
@@ -288,39 +221,42 @@ def read_csv(
     first_number, first = next(records)
     second_record = next(records, None)
     second = second_record[1] if second_record is not None else None
-    header = first if _is_header(first, second, decimal) else None
+    has_header = header == "yes" or (
+        header == "auto" and is_header(first, second, decimal)
+    )
+    names = first if has_header else None
     n_columns = len(first)
 
     def remaining():
-        if header is None:
+        if names is None:
             yield first_number, first
         if second_record is not None:
             yield second_record
         yield from records
 
-    if header is not None and second_record is None:
+    if names is not None and second_record is None:
         raise InputError(f"{path} has a header line but no data.")
 
     # Columns chosen before any field is converted.
     parsed = set(range(n_columns))
     if columns is not None:
-        parsed = set(resolve_columns(columns, header, n_columns, "--columns"))
+        parsed = set(resolve_columns(columns, names, n_columns, "--columns"))
     elif drop_columns is not None:
-        dropped = resolve_columns(drop_columns, header, n_columns, "--drop-columns")
+        dropped = resolve_columns(drop_columns, names, n_columns, "--drop-columns")
         parsed -= set(dropped)
         if not parsed:
             raise UsageError("argument --drop-columns: no column would be left")
     table_columns = []
     for index in range(n_columns):
-        name = column_label(header, index)
+        name = column_label(names, index)
         column = RawColumn(name=name, kind="number" if index in parsed else "skipped")
-        if header is not None and is_identifier_name(header[index]):
+        if names is not None and is_identifier_name(names[index]):
             column.text = []
         table_columns.append(column)
     converted = [(i, table_columns[i]) for i in sorted(parsed)]
     texts = [(i, c) for i, c in enumerate(table_columns) if c.text is not None]
     row_lines = array("q")
-    where = "header" if header is not None else "first line"
+    where = "header" if names is not None else "first line"
     nan = float("nan")
     for number, fields in remaining():
         if len(fields) != n_columns:
@@ -340,21 +276,35 @@ def read_csv(
                 if column.first_missing is None:
                     column.first_missing = (text, number)
                 continue
-            value = _parse_number(text, decimal)
+            value = parse_number(text, decimal)
             if value is None:
                 column.kind = "text"
                 column.first_text = (text, number)
                 column.values = array("d")
             else:
                 column.values.append(value)
-    return RawTable(
+    table = RawTable(
         source=str(path),
         columns=table_columns,
-        header=header,
+        header=names,
         row_lines=np.frombuffer(row_lines, dtype=np.int64).copy()
         if row_lines
         else np.zeros(0, dtype=np.int64),
     )
+    if header == "auto" and names is None:
+        below = [
+            np.asarray(c.values)[1:] if c.kind == "number" else None
+            for c in table_columns
+        ]
+        if looks_like_numeric_header(first, below):
+            table.notes.append(
+                f"{path}, line {first_number}: the first line "
+                f"({','.join(first)!r}) looks like a header of numbers "
+                "(distinct integers unlike the values below them) and is read "
+                "as data, a sample of its own; give --header yes to read it as "
+                "the column names, or --header no to keep it as data."
+            )
+    return table
 
 
 def table_from_array(source: str, X: np.ndarray, header=None) -> RawTable:
@@ -495,8 +445,12 @@ def read_table(
     columns: list[str] | None = None,
     drop_columns: list[str] | None = None,
     decimal: str = ".",
+    header: str = "auto",
 ) -> RawTable:
-    """Read a ``.npy``, ``.npz`` or CSV file (by suffix, or a ZIP's magic)."""
+    """Read a ``.npy``, ``.npz`` or CSV file (by suffix, or a ZIP's magic).
+
+    ``decimal`` and ``header`` apply to a CSV file only; see :func:`read_csv`.
+    """
     with open_regular_file(path) as file:
         magic = file.read(4)
         file.seek(0)
@@ -507,7 +461,12 @@ def read_table(
             X = read_npz(path, file)
         else:
             return read_csv(
-                path, file, columns=columns, drop_columns=drop_columns, decimal=decimal
+                path,
+                file,
+                columns=columns,
+                drop_columns=drop_columns,
+                decimal=decimal,
+                header=header,
             )
     if X.size == 0:
         raise InputError(f"{path} holds no data (shape {X.shape}).")

@@ -16,16 +16,15 @@ import csv
 import errno
 import os
 import secrets
-import signal
 import stat
 import tempfile
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-from .messages import InputError
+from . import signals
+from .messages import InputError, one_line
 
 # ----------------------------------------------------------------- output
 
@@ -52,9 +51,10 @@ def check_outputs(directory: Path, names: Iterable[str], input_path: Path | None
             "directory."
         )
     if not os.access(existing, os.W_OK | os.X_OK):
-        what = "written to" if existing == directory else f"created in {existing}"
+        what = "written to" if existing == directory else "created"
         raise InputError(
-            f"--output-dir {directory} cannot be {what}: permission denied."
+            f"--output-dir {directory} cannot be {what}: "
+            f"{_not_writable(existing)}; choose another --output-dir."
         )
     input_stat = None
     if input_path is not None:
@@ -89,21 +89,103 @@ def check_outputs(directory: Path, names: Iterable[str], input_path: Path | None
             )
 
 
-def write_labels_csv(file, identifiers: dict[str, list], labels: np.ndarray):
-    """``labels.csv``: the identifier columns (or ``sample``), then ``label``."""
+def _read_only_file_system(directory: Path) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def _disk_full(directory: Path) -> bool:
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _not_writable(directory: Path) -> str:
+    """Why a directory cannot be written to, in words that name it."""
+    if _read_only_file_system(directory):
+        return f"{directory} is on a read-only file system"
+    return f"{directory} is not writable (read-only for this user: permission denied)"
+
+
+def describe_write_error(exc: OSError, directory: Path) -> str:
+    """The cause of a failed write, naming the directory written to.
+
+    An ``OSError`` carries an ``errno`` saying why, but its text is often
+    bare: NumPy's ``tofile`` reports a full disk as "7996 requested and 2032
+    written", and a read-only directory is a plain "Permission denied" on a
+    hidden temporary file. This names the cause and where: the disk holding
+    the directory is full (ENOSPC, or no errno and no free block left), the
+    quota is exceeded (EDQUOT), the file system is read-only (EROFS), or the
+    directory is not writable (EACCES, EPERM).
+    """
+    code = exc.errno
+    if code == errno.ENOSPC or (code is None and _disk_full(directory)):
+        return f"the disk holding {directory} is full (ENOSPC: no space left on device)"
+    if code == getattr(errno, "EDQUOT", None):
+        return f"the disk quota for {directory} is exceeded (EDQUOT)"
+    if code == errno.EROFS:
+        return f"{directory} is on a read-only file system (EROFS)"
+    if code in (errno.EACCES, errno.EPERM):
+        return _not_writable(directory)
+    return one_line(exc)
+
+
+def write_labels_csv(file, identifiers: list[tuple[str, list]], labels: np.ndarray):
+    """``labels.csv``: the identifier columns (or ``sample``), then ``label``.
+
+    ``identifiers`` holds each identifier column's name and values, in the
+    input file's order; a name may repeat.
+    """
     import io
 
     text = io.TextIOWrapper(file, encoding="utf-8", newline="")
     writer = csv.writer(text)
-    writer.writerow([*identifiers, "label"])
-    writer.writerows(zip(*identifiers.values(), labels.tolist(), strict=True))
+    writer.writerow([*(name for name, _ in identifiers), "label"])
+    columns = [values for _, values in identifiers]
+    writer.writerows(zip(*columns, labels.tolist(), strict=True))
     text.flush()
     text.detach()
 
 
+class _Writes:
+    """Only a file's ``write``: NumPy then writes with it, not with ``tofile``.
+
+    ``ndarray.tofile`` reports a short write (a full disk) as "N requested
+    and M written", without the ``errno`` that Python's own ``write`` gives.
+    """
+
+    def __init__(self, file):
+        self.write = file.write
+
+
 def write_linkage_npy(file, linkage: np.ndarray):
     """``linkage.npy``: the linkage matrix, as :func:`numpy.save` writes it."""
-    np.lib.format.write_array(file, np.ascontiguousarray(linkage), allow_pickle=False)
+    np.lib.format.write_array(
+        _Writes(file), np.ascontiguousarray(linkage), allow_pickle=False
+    )
+
+
+def dendrogram_writer(model, title: str, height_scale: str):
+    """A function drawing the dendrogram into a file; None without matplotlib."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    from .. import plot_dendrogram
+
+    def write(file):
+        # A Figure without pyplot renders with Agg and leaves the caller's
+        # matplotlib backend alone.
+        figure = Figure(figsize=(10, 5), layout="constrained")
+        ax = plot_dendrogram(model, ax=figure.subplots(), height_scale=height_scale)
+        # A file name such as "$x$.csv" is text, not mathtext.
+        ax.set_title(title, parse_math=False)
+        figure.savefig(file, format="png", dpi=100)
+
+    return write
 
 
 def _file_mode() -> int:
@@ -111,27 +193,6 @@ def _file_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
-
-
-@contextlib.contextmanager
-def _signals_deferred():
-    """Hold SIGINT and SIGTERM back while the outputs are renamed into place.
-
-    The renames take microseconds; a signal arriving meanwhile is delivered
-    once they are done, so it never splits the set.
-    """
-    deferrable = (
-        hasattr(signal, "pthread_sigmask")
-        and threading.current_thread() is threading.main_thread()
-    )
-    held = {signal.SIGINT, signal.SIGTERM}
-    if deferrable:
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        if deferrable:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 @contextlib.contextmanager
@@ -244,8 +305,9 @@ def write_outputs(
     ``directory`` (``.labels.csv.XXXX.tmp``) and flushed to disk; if any
     writer fails (a full disk, an exception while drawing, Ctrl-C), the
     temporaries are removed and the previous outputs are untouched. Then,
-    under an exclusive lock of the directory and with SIGINT and SIGTERM held
-    back, every temporary is renamed over its final name; a failure there
+    under an exclusive lock of the directory and with SIGINT, SIGTERM and
+    SIGHUP held back, every temporary is renamed over its final name; a
+    failure there
     restores the previous set from hard-linked backups. Only SIGKILL or a
     power failure during those few renames can leave a mix, with the hidden
     ``.NAME.XXXX.old`` backups of the previous files beside it.
@@ -264,7 +326,7 @@ def write_outputs(
                 file.flush()
                 os.fsync(file.fileno())
             os.chmod(temporary, mode)
-        with _directory_lock(directory), _signals_deferred():
+        with _directory_lock(directory), signals.deferred():
             removed = _commit(
                 directory, temporaries, [n for n in remove if n not in writers]
             )
