@@ -22,9 +22,8 @@ Columns, for each ``--merge-costs`` of :class:`RecursiveAutoencoderClustering`
 random state's trees, the fit time (mean over all fits: reference partitions
 and random states), and for a selection (``"auto"``, ``"adaptive"``) the
 initials of the criteria it kept (its ``merge_cost_``: ``b`` boundary, ``w``
-whitened_means, ``l`` learned_metric) over the partitions and states. With
-``--candidates``, the ARI of the graph-criterion prototypes of
-``benchmarks/criterion_candidates.py``. Then SciPy's single, average, complete
+whitened_means, ``l`` learned_metric) over the partitions and states. Then
+SciPy's single, average, complete
 and Ward linkages (:func:`scipy.cluster.hierarchy.linkage` of the preprocessed
 data): the ARI of each tree cut into ``k`` clusters (exactly ``k``: the last
 ``k - 1`` merges undone), its dendrogram purity, and the time of SciPy's Ward
@@ -42,7 +41,8 @@ part of this repository)::
 
     PYTHONPATH=$PWD python benchmarks/battery.py ../shared/benchmarks/battery-dev
 
-``docs/quality.md`` holds its output.
+``docs/quality.md`` holds its output. ``--smoke`` is a few seconds' run: the
+sets of at most 300 points, random state 0 only.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ import argparse
 import csv
 import glob
 import os
-import sys
 import time
 
 import numpy as np
@@ -106,6 +105,11 @@ def ari(reference, labels):
     """ARI on the non-noise points (reference label 0 is noise)."""
     kept = reference > 0
     return adjusted_rand_score(reference[kept], labels[kept])
+
+
+def best_ari_of(labels, references):
+    """The best ARI of ``labels`` over the reference partitions."""
+    return max(ari(reference, labels) for reference in references)
 
 
 def cut_into(Z, n_clusters):
@@ -225,14 +229,14 @@ def main(argv=None):
         help="max_iter of the estimator (default: the estimator's)",
     )
     parser.add_argument(
-        "--candidates",
-        action="store_true",
-        help="add the graph-criterion prototypes of criterion_candidates.py",
-    )
-    parser.add_argument(
         "--csv", metavar="PATH", help="write the per-set figures to this CSV file"
     )
+    parser.add_argument(
+        "--smoke", action="store_true", help="sets of at most 300 points, state 0"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.max_samples, args.random_states = min(args.max_samples, 300), [0]
 
     known = sorted({row["battery"] for row in read_published(args.folder)})
     unknown = sorted(set(args.batteries or ()) - set(known))
@@ -243,12 +247,6 @@ def main(argv=None):
         )
     check_merge_costs(parser, args.merge_costs)
     methods = list(dict.fromkeys(args.merge_costs))
-    candidates = []
-    if args.candidates:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from criterion_candidates import CANDIDATES, candidate_labels
-
-        candidates = list(CANDIDATES)
 
     # Every per-set figure: (CSV column, Markdown header, format).
     columns = []
@@ -261,7 +259,6 @@ def main(argv=None):
         ]
         if m in SELECTING:
             columns.append((f"{m}_kept", f"{m} kept", "s"))
-    columns += [(f"{c}_ari", c, ".3f") for c in candidates]
     columns += [(f"scipy_{m}_ari", f"SciPy {m}", ".3f") for m in SCIPY_LINKAGES]
     columns += [
         (f"scipy_{m}_purity", f"SciPy {m} purity", ".3f") for m in SCIPY_LINKAGES
@@ -269,7 +266,7 @@ def main(argv=None):
     columns.append(("scipy_ward_fit_s", "SciPy ward fit s", ".3f"))
     columns += [(f"published_{m}_ari", f"{m} (published)", ".3f") for m in PUBLISHED]
     ari_columns = [
-        *(f"{m}_ari" for m in [*methods, *candidates]),
+        *(f"{m}_ari" for m in methods),
         *(f"scipy_{m}_ari" for m in SCIPY_LINKAGES),
         *(f"published_{m}_ari" for m in PUBLISHED),
     ]
@@ -302,11 +299,6 @@ def main(argv=None):
                 row[f"{m}_fit_s"] = scores["fit_s"]
                 if m in SELECTING:
                     row[f"{m}_kept"] = scores["kept"]
-            for c in candidates:
-                row[f"{c}_ari"] = max(
-                    ari(ref, candidate_labels(c, X, n_clusters_of(ref)))
-                    for ref in partitions
-                )
             for m in SCIPY_LINKAGES:
                 for key, value in score_scipy(X, partitions, m).items():
                     row[f"scipy_{m}_{key}"] = value

@@ -7,6 +7,7 @@ the untrained tree against ``scipy.cluster.hierarchy.linkage(X, "average")``.
 
     python benchmarks/default_speed.py               # a few minutes on 2 cores
     python benchmarks/default_speed.py --quick       # smaller sizes, one repeat
+    python benchmarks/default_speed.py --smoke       # a few seconds: iris, 300 blobs
     python benchmarks/default_speed.py --repeat 2    # best of 2 instead of 3
     python benchmarks/default_speed.py --profile digits
     python benchmarks/default_speed.py --data breast_cancer digits blobs5000
@@ -77,9 +78,8 @@ def table(loader):
     return StandardScaler().fit_transform(X), y
 
 
-def datasets(quick: bool) -> dict:
-    """Name to ``(X, y, n_clusters)``."""
-    sizes = (500, 2000) if quick else (1000, 5000)
+def datasets(sizes=(1000, 5000)) -> dict:
+    """Name to ``(X, y, n_clusters)``: blobs of each size, then the tables."""
     cases = {f"blobs{n}": (*blobs(n), 8) for n in sizes}
     cases["digits"] = (*table(load_digits), 10)
     cases["breast_cancer"] = (*table(load_breast_cancer), 2)
@@ -295,6 +295,9 @@ def profile(name: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, 1 repeat")
+    parser.add_argument(
+        "--smoke", action="store_true", help="300 blobs and iris, 1 repeat"
+    )
     parser.add_argument("--repeat", type=int, default=None, help="best of N fits")
     parser.add_argument(
         "--profile", choices=PROFILE_NAMES, help="profile one default fit of NAME"
@@ -313,14 +316,19 @@ def main() -> None:
         print(f"Threads: {threads}")
         profile(args.profile)
         return
-    repeat = args.repeat or (1 if args.quick else 3)
+    repeat = args.repeat or (1 if args.quick or args.smoke else 3)
     if repeat < 1:
         parser.error("--repeat must be at least 1")
     n_untrained = 2000 if args.quick else 10000
+    sizes = (500, 2000) if args.quick else (1000, 5000)
+    if args.smoke:
+        n_untrained, sizes = 500, (300,)
     print(f"Threads: {threads}; best of {repeat} after one warm-up fit of each method")
     makers = methods()
     warm_up(makers)
-    cases = datasets(args.quick)
+    cases = datasets(sizes)
+    if args.smoke and not args.data:
+        cases = {name: cases[name] for name in ("blobs300", "iris")}
     if args.data:
         unknown = sorted(set(args.data) - set(cases))
         if unknown:

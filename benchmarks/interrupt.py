@@ -20,7 +20,9 @@ Two measurements on ``make_blobs(n, 10 features)`` with the default estimator
 
 ``--overlapping`` makes the blobs overlap (``cluster_std=6``), so that the
 default falls back from the boundary tree to the whitened means (fastcluster's
-Ward linkage). A fit at n = 80,000 takes 2 to 5 minutes on 2 cores.
+Ward linkage). A fit at n = 80,000 takes 2 to 5 minutes on 2 cores;
+``--smoke`` is n = 3,000, a few seconds (a latency run then finishes before the
+build's first progress line, and says so).
 """
 
 from __future__ import annotations
@@ -60,20 +62,29 @@ def latency(n_samples, cluster_std, merge_cost, wait):
         stdout=subprocess.PIPE,
         text=True,
     )
-    started = None
+    started = outcome = None
     for line in child.stdout:
+        if line.startswith("finished"):
+            outcome = "finished before the build's first progress line"
+            break
         if started is None and line.startswith("Building"):
             started = time.monotonic()
-            print(line.strip())
+            print(line.strip(), file=sys.stderr)
         if started is not None and time.monotonic() - started >= wait:
             break
-    sent = time.monotonic()
-    child.send_signal(signal.SIGINT)
-    for line in child.stdout:
-        if line.startswith(("interrupted", "finished")):
-            print(f"{line.strip()}; {time.monotonic() - sent:.3f} s after SIGINT")
-            break
+    after = ""
+    if outcome is None:
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        outcome = "no answer"
+        for line in child.stdout:
+            if line.startswith(("interrupted", "finished")):
+                outcome, after = line.strip(), f"{time.monotonic() - sent:.3f}"
+                break
     child.wait()
+    print("| n | merge_cost | wait (s) | outcome | seconds after SIGINT |")
+    print("|---|---|---|---|---|")
+    print(f"| {n_samples} | {merge_cost} | {wait:g} | {outcome} | {after} |")
 
 
 def gaps(n_samples, cluster_std, merge_cost):
@@ -99,12 +110,16 @@ def gaps(n_samples, cluster_std, merge_cost):
         merge_cost=merge_cost, random_state=0, verbose=1
     ).fit(X)
     signal.setitimer(signal.ITIMER_REAL, 0)
+    seconds = time.perf_counter() - start
+    longest = max((delay for delay, _ in delays), default=0.0)
+    print("| n | merge_cost | fit (s) | kept | delays over 0.3 s | longest delay (s) |")
+    print("|---|---|---|---|---|---|")
     print(
-        f"fit {time.perf_counter() - start:.1f} s, kept {model.merge_cost_}; "
-        f"{len(delays)} delays of the handler over 0.3 s"
+        f"| {n_samples} | {merge_cost} | {seconds:.1f} | {model.merge_cost_} "
+        f"| {len(delays)} | {longest:.2f} |"
     )
     for delay, where in sorted(delays, reverse=True)[:10]:
-        print(f"--- {delay:.2f} s, ending in:\n{where}")
+        print(f"\n--- {delay:.2f} s, ending in:\n{where}")
 
 
 def main():
@@ -114,7 +129,10 @@ def main():
     parser.add_argument("--wait", type=float, default=0.0)
     parser.add_argument("--overlapping", action="store_true")
     parser.add_argument("--merge-cost", default="auto")
+    parser.add_argument("--smoke", action="store_true", help="n = 3,000")
     args = parser.parse_args()
+    if args.smoke:
+        args.n = 3_000
     cluster_std = 6.0 if args.overlapping else 1.0
     if args.measure == "latency":
         latency(args.n, cluster_std, args.merge_cost, args.wait)

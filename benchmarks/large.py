@@ -8,19 +8,28 @@ shared machines.
 
     PYTHONPATH=$PWD python benchmarks/large.py            # about 15 minutes
     PYTHONPATH=$PWD python benchmarks/large.py --quick    # n up to 30,000
+    PYTHONPATH=$PWD python benchmarks/large.py --smoke    # a few seconds, no files
 
 Data: ``make_blobs`` with 8 centres in 10 dimensions, standardised, cut into
 8 clusters. Writes ``docs/_static/large_scaling.csv`` and
 ``docs/_static/large_scaling.png`` (log-log fit or tree time and peak memory
-against n).
+against n). A fit's tree time is the one its ``verbose=1`` output reports for
+the final tree (``Built the ... tree over n samples ... in s``).
+
+``--smoke`` runs n = 2,000 with the default criterion only (no gradient
+training, so no TensorFlow), fastcluster beside it, small predict and Dask
+runs on one worker, and writes no file.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -73,17 +82,34 @@ def _peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def case_fit_ratio(n, merge_cost="adaptive"):
-    """A fit against scikit-learn's Ward at n, best of three each."""
+#: The line ``verbose=1`` prints for each tree it builds.
+BUILT = re.compile(
+    r"Built the (?P<name>\S+) tree over (?P<n>\d+) samples.* in (?P<s>[\d.]+) s"
+)
+
+
+def final_tree_seconds(output, n):
+    """The build time of the last tree over all ``n`` samples in ``output``."""
+    times = [
+        float(match["s"]) for match in BUILT.finditer(output) if int(match["n"]) == n
+    ]
+    return times[-1] if times else float("nan")
+
+
+def case_fit_ratio(n, merge_cost="auto", repeat=3):
+    """A fit against scikit-learn's Ward at n, best of ``repeat`` each."""
     from sklearn.cluster import AgglomerativeClustering
 
     from sklearn_rae import RecursiveAutoencoderClustering
 
     X = _data(n)
-    # Load TensorFlow and trace the training function first.
-    RecursiveAutoencoderClustering(n_clusters=CENTERS, max_iter=2).fit(X[:200])
+    # First-call costs (TensorFlow's import and tracing for the criteria
+    # trained by gradient) before anything is timed.
+    RecursiveAutoencoderClustering(
+        n_clusters=CENTERS, merge_cost=merge_cost, max_iter=2
+    ).fit(X[:200])
     ours, theirs, steps = [], [], 0
-    for _ in range(3):
+    for _ in range(repeat):
         start = time.perf_counter()
         AgglomerativeClustering(n_clusters=CENTERS).fit(X)
         theirs.append(time.perf_counter() - start)
@@ -110,29 +136,20 @@ def case_tree(method, n, model_path=None):
     baseline = _peak_mib()
     result = {}
     if method in ("ours", "learned_metric", "boundary"):
-        import sklearn_rae._estimator as estimator
         from sklearn_rae import RecursiveAutoencoderClustering
 
-        fit_tree = estimator.fit_tree
-        tree_time = []
-
-        def timed_fit_tree(*args, **kwargs):
-            start = time.perf_counter()
-            fitted = fit_tree(*args, **kwargs)
-            tree_time.append(time.perf_counter() - start)
-            return fitted
-
-        estimator.fit_tree = timed_fit_tree
-        start = time.perf_counter()
-        merge_cost = "adaptive" if method == "ours" else method
+        merge_cost = "auto" if method == "ours" else method
         model = RecursiveAutoencoderClustering(
-            n_clusters=CENTERS, merge_cost=merge_cost, random_state=0
+            n_clusters=CENTERS, merge_cost=merge_cost, random_state=0, verbose=1
         )
-        model.fit(X)
+        output = io.StringIO()
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(output):
+            model.fit(X)
         result["fit"] = time.perf_counter() - start
-        # The last tree is the final one over all n ("adaptive" first fits
-        # its two criteria on a subset of 4,000 samples).
-        result["tree"] = tree_time[-1]
+        # The last tree over all n is the final one (the whitened means
+        # train on at most 4,000 samples first).
+        result["tree"] = final_tree_seconds(output.getvalue(), n)
         result["n_iter"] = model.n_iter_
         result["kept"] = model.merge_cost_
         if model_path:
@@ -176,7 +193,8 @@ def case_predict(model_path, n_rows):
     seconds = time.perf_counter() - start
     return {
         "rows_per_s": n_rows / seconds,
-        "n_nodes": int(model._node_labels.shape[0]),
+        # The leaves and the merges below the cut.
+        "n_nodes": 2 * model.n_leaves_ - model.n_clusters_,
         "labels": int(np.unique(labels).shape[0]),
     }
 
@@ -270,8 +288,20 @@ def main():
     parser.add_argument("--dask-rows", type=int, default=10_000_000)
     parser.add_argument("--predict-rows", type=int, default=200_000)
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument(
+        "--smoke", action="store_true", help="n = 2,000, default only, no files"
+    )
     args = parser.parse_args()
     sizes = [10_000, 30_000] if args.quick else [10_000, 30_000, 100_000]
+    fit_n, fit_repeat = 5000, 3
+    tree_methods = ["ours", "learned_metric", "boundary", "fastcluster", "sklearn"]
+    fit_costs, dask_workers = ("auto", "learned_metric", "boundary"), (1, 2)
+    if args.smoke:
+        sizes, fit_n, fit_repeat = [2000], 1000, 1
+        tree_methods = ["ours", "fastcluster"]
+        fit_costs, dask_workers = ("auto",), (1,)
+        args.predict_rows = min(args.predict_rows, 20_000)
+        args.dask_rows = min(args.dask_rows, 20_000)
     # Ward in scikit-learn builds a condensed n x n distance matrix.
     sklearn_max = 30_000
     workdir = Path(tempfile.mkdtemp(prefix="sklearn-rae-large-"))
@@ -280,12 +310,12 @@ def main():
 
     print(f"# Large data (d={D}, {CENTERS} blobs, standardised)\n", flush=True)
     fit_rows = []
-    for merge_cost in ("adaptive", "learned_metric", "boundary"):
-        fit = run("fit_ratio", 5000, merge_cost)
+    for merge_cost in fit_costs:
+        fit = run("fit_ratio", fit_n, merge_cost, fit_repeat)
         fit_rows.append(
             [
                 merge_cost,
-                5000,
+                fit_n,
                 f"{fit['ours']:.2f}",
                 f"{fit['sklearn']:.2f}",
                 f"{fit['ours'] / fit['sklearn']:.2f}",
@@ -293,7 +323,7 @@ def main():
                 fit["kept"],
             ]
         )
-    print("## A fit at n=5,000 against scikit-learn's Ward\n")
+    print(f"## A fit at n={fit_n:,} against scikit-learn's Ward\n")
     header = ["merge_cost", "n", "ours (s)", "AgglomerativeClustering ward (s)"]
     print(table([*header, "ratio", "n_iter_", "kept"], fit_rows), "\n", flush=True)
 
@@ -301,11 +331,9 @@ def main():
     rows = []
     for n in sizes:
         results = {"ours": run("tree", "ours", n, model_paths.get(n))}
-        results["learned_metric"] = run("tree", "learned_metric", n)
-        results["boundary"] = run("tree", "boundary", n)
-        results["fastcluster"] = run("tree", "fastcluster", n)
-        if n <= sklearn_max:
-            results["sklearn"] = run("tree", "sklearn", n)
+        for method in tree_methods[1:]:
+            if method != "sklearn" or n <= sklearn_max:
+                results[method] = run("tree", method, n)
         reference = results["fastcluster"]["tree"]
         for method, result in results.items():
             records.append(
@@ -332,7 +360,7 @@ def main():
         print(f"(n={n} done)", file=sys.stderr, flush=True)
     print("## Tree time and peak memory\n")
     print(
-        "`ours` is a whole default fit (`n_clusters=8`, `merge_cost='adaptive'`) "
+        "`ours` is a whole default fit (`n_clusters=8`, `merge_cost='auto'`) "
         "in a fresh process, `learned_metric` and `boundary` the same with that "
         "`merge_cost`: the final tree's "
         "time, and the process's peak RSS, TensorFlow included. "
@@ -384,7 +412,7 @@ def main():
     model_path = model_paths[n_model]
 
     dask_rows = []
-    for n_workers in (1, 2):
+    for n_workers in dask_workers:
         result = run("dask", model_path, args.dask_rows, n_workers, 250_000)
         dask_rows.append(
             [
@@ -407,6 +435,8 @@ def main():
         flush=True,
     )
 
+    if args.smoke:
+        return
     STATIC.mkdir(parents=True, exist_ok=True)
     with open(STATIC / "large_scaling.csv", "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(records[0]))

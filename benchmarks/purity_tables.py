@@ -22,6 +22,7 @@ cell also names the criterion it kept (its ``merge_cost_``).
 Run from the repository root::
 
     PYTHONPATH=$PWD python benchmarks/purity_tables.py
+    PYTHONPATH=$PWD python benchmarks/purity_tables.py --smoke  # iris, the default
 """
 
 from __future__ import annotations
@@ -99,7 +100,12 @@ def main(argv=None):
         default=None,
         help="max_iter of the estimator (default: the estimator's)",
     )
+    parser.add_argument(
+        "--smoke", action="store_true", help="iris and the default only"
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.tables, args.merge_costs = ["iris"], []
 
     default = RecursiveAutoencoderClustering().get_params()["merge_cost"]
     ours = [(f"default ({default})", None)]

@@ -5,10 +5,12 @@ measured in the same run, since absolute times drift on shared machines.
 
     python benchmarks/speed.py            # everything (about 5 minutes on 2 cores)
     python benchmarks/speed.py --quick    # smaller sizes, no seed run
+    python benchmarks/speed.py --smoke    # a few seconds, no files
 
 Writes ``docs/_static/bench_scaling.csv`` (columns n, method, seconds) and
 ``docs/_static/bench_scaling.png`` (log-log time against n) when matplotlib is
-installed.
+installed (not with ``--smoke``, which also leaves out the training steps, the
+one part that imports TensorFlow).
 """
 
 from __future__ import annotations
@@ -88,7 +90,10 @@ def peak_memory(n: int) -> float:
         "RecursiveAutoencoderClustering(max_iter=0, random_state=0).fit(X)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), env.get("PYTHONPATH", "")])
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -152,11 +157,14 @@ def digits_fit() -> tuple[float, float, float]:
 def fit_with(X, max_iter):
     from sklearn_rae import RecursiveAutoencoderClustering
 
-    return RecursiveAutoencoderClustering(max_iter=max_iter, random_state=0).fit(X)
+    return RecursiveAutoencoderClustering(
+        merge_cost="learned_metric", max_iter=max_iter, random_state=0
+    ).fit(X)
 
 
 def training_step_time(sizes: list[int]) -> list[tuple[int, float]]:
-    """Seconds per gradient step with the default mini-batch, against n."""
+    """Seconds per gradient step of the learned metric with its default
+    mini-batch, against n (the default criterion takes no gradient step)."""
     rows = []
     for n in sizes:
         X = random_data(n)
@@ -191,16 +199,24 @@ def plot(rows, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, no training, no files"
+    )
     args = parser.parse_args()
     sizes = [500, 1000, 2000, 4000] if args.quick else [1000, 2000, 4000, 8000, 10000]
+    n_memory = 4000 if args.quick else 20000
+    step_sizes = [1000, 4000] if args.quick else [2000, 5000, 10000]
+    if args.smoke:
+        sizes, n_memory, step_sizes = [200, 400], 1000, []
 
     rows = scaling(sizes)
-    STATIC.mkdir(parents=True, exist_ok=True)
-    with open(STATIC / "bench_scaling.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["n", "method", "seconds"])
-        writer.writerows((n, name, f"{s:.4f}") for n, name, s in rows)
-    plot(rows, STATIC / "bench_scaling.png")
+    if not args.smoke:
+        STATIC.mkdir(parents=True, exist_ok=True)
+        with open(STATIC / "bench_scaling.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["n", "method", "seconds"])
+            writer.writerows((n, name, f"{s:.4f}") for n, name, s in rows)
+        plot(rows, STATIC / "bench_scaling.png")
 
     print("## Tree building (max_iter=0), d = 10\n")
     print(
@@ -230,17 +246,15 @@ def main() -> None:
             f"{growth['scipy average']:.2f}"
         )
 
-    n_memory = 4000 if args.quick else 20000
     print(f"\n## Peak resident memory, tree over n = {n_memory} (d = 10)\n")
     print(f"{peak_memory(n_memory):.2f} GiB")
 
-    print("\n## Training step time with the default mini-batch\n")
-    print("| n | seconds per step |")
-    print("|---|---|")
-    for n, seconds in training_step_time(
-        [1000, 4000] if args.quick else [2000, 5000, 10000]
-    ):
-        print(f"| {n} | {seconds:.4f} |")
+    if step_sizes:
+        print("\n## Training step time of learned_metric, default mini-batch\n")
+        print("| n | seconds per step |")
+        print("|---|---|")
+        for n, seconds in training_step_time(step_sizes):
+            print(f"| {n} | {seconds:.4f} |")
 
     print("\n## Default fit on digits (1797 x 64, standardised)\n")
     ours, ward, kmeans = digits_fit()
@@ -248,7 +262,7 @@ def main() -> None:
     print("|---|---|---|---|")
     print(f"| {ours:.2f} | {ward:.3f} | {kmeans:.3f} | {ours / ward:.0f} |")
 
-    if not args.quick and SEED_DIR.exists():
+    if not (args.quick or args.smoke) and SEED_DIR.exists():
         print("\n## The seed's example (20 vectors of 10 features, 100 steps)\n")
         seed_step, ours = seed_example()
         print(

@@ -9,6 +9,11 @@ Usage::
 
     PYTHONPATH=. python benchmarks/structured.py            # full sizes
     PYTHONPATH=. python benchmarks/structured.py --quick    # small sizes
+    PYTHONPATH=. python benchmarks/structured.py --smoke    # a few seconds
+
+``--merge-costs`` picks the criteria (default: every criterion);
+``--smoke`` runs tiny sizes with ``whitened_means`` only (and Ward on the
+sequence alone).
 """
 
 from __future__ import annotations
@@ -45,10 +50,15 @@ def regime_sequence(n_samples=1500, n_regimes=5, n_features=5, seed=0):
     return X, regimes
 
 
-def _chain(n):
-    from sklearn_rae.engines.graph import chain_adjacency
+#: The criteria (not the selections between them) that take a graph.
+CRITERIA = ("learned_metric", "boundary", "cumulative", "whitened_means")
 
-    return chain_adjacency(n)
+
+def _chain(n):
+    """The chain graph of a sequence: each sample joined to its neighbours."""
+    from scipy.sparse import diags
+
+    return diags([1, 1], [-1, 1], shape=(n, n), format="csr")
 
 
 def run_case(case: str, method: str, n: int, merge_cost: str) -> dict:
@@ -114,6 +124,16 @@ def _subprocess(case, method, n, merge_cost):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, whitened_means only"
+    )
+    parser.add_argument(
+        "--merge-costs",
+        nargs="+",
+        default=list(CRITERIA),
+        metavar="MERGE_COST",
+        help="criteria to run (default: all four)",
+    )
     parser.add_argument("--no-sklearn", action="store_true", help="skip ward")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -122,17 +142,20 @@ def main(argv=None) -> int:
         print(json.dumps(run_case(case, method, int(n), merge_cost)))
         return 0
 
-    from sklearn_rae.criteria import CRITERIA
-
     sizes = {"sequence": 1500, "chain": 1_000_000, "knn": 100_000}
+    merge_costs = list(dict.fromkeys(args.merge_costs))
     if args.quick:
         sizes = {"sequence": 1500, "chain": 100_000, "knn": 10_000}
+    if args.smoke:
+        sizes = {"sequence": 600, "chain": 2_000, "knn": 1_000}
+        merge_costs = ["whitened_means"]
+        args.no_sklearn = True
     rows = []
-    for merge_cost in CRITERIA:
+    for merge_cost in merge_costs:
         rows.append(("sequence", f"rae {merge_cost}", sizes["sequence"], merge_cost))
     rows.append(("sequence", "ward", sizes["sequence"], ""))
     for case in ("chain", "knn"):
-        for merge_cost in CRITERIA:
+        for merge_cost in merge_costs:
             rows.append((case, f"rae {merge_cost}", sizes[case], merge_cost))
         if not args.no_sklearn:
             rows.append((case, "ward", sizes[case], ""))
