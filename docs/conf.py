@@ -15,8 +15,7 @@ if (REPO_ROOT / "sklearn_rae").is_dir():
 
 import sklearn_rae  # noqa: E402
 from sklearn_rae._estimator import DEFAULT_MERGE_COST  # noqa: E402
-from sklearn_rae._selection import SELECTIONS  # noqa: E402
-from sklearn_rae.criteria import CRITERIA  # noqa: E402
+from sklearn_rae._registry import MERGE_COSTS  # noqa: E402
 
 project = "sklearn-rae"
 author = "the sklearn-rae developers"
@@ -74,8 +73,7 @@ def _write_generated_includes() -> None:
     generated = DOCS_DIR / "generated"
     generated.mkdir(exist_ok=True)
     lines = []
-    summaries = {name: SELECTIONS[name].description for name in SELECTIONS}
-    summaries.update({name: CRITERIA[name].__doc__ or "" for name in CRITERIA})
+    summaries = {name: entry.description for name, entry in MERGE_COSTS.items()}
     for name in sorted(summaries):
         summary = summaries[name].strip().splitlines()
         default = " (the default)" if name == DEFAULT_MERGE_COST else ""

@@ -7,6 +7,7 @@ clusterer API and exports its tree as a SciPy linkage matrix;
 
 from ._estimator import RecursiveAutoencoderClustering
 from ._plotting import linkage_to_frame, plot_dendrogram
+from ._registry import register_criterion
 from .metrics import dendrogram_purity
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "dendrogram_purity",
     "linkage_to_frame",
     "plot_dendrogram",
+    "register_criterion",
 ]
 __version__ = "0.1.0"

@@ -14,7 +14,7 @@ class Adam:
     and its update rule, ``m += (g - m)(1 - beta_1)``, ``v += (g^2 - v)(1 -
     beta_2)``, ``w -= lr sqrt(1 - beta_2^t) / (1 - beta_1^t) m / (sqrt(v) +
     epsilon)``. The merge encoder's weights are a few small arrays, so the
-    update costs microseconds in NumPy. Measured by ``benchmarks/adam.py``
+    update costs microseconds in NumPy. Measured by ``benchmarks/archive/adam.py``
     (100 steps on a 10 x 10 embedding, a fresh optimizer per fit):
     ``keras.optimizers.Adam`` takes about 200 ms, this copy under 1 ms (about
     250 times less), for the same trajectory up to Keras' float32 step size

@@ -192,12 +192,14 @@ class TrainingProgress:
     def finish(self, outcome: str) -> None:
         """End the line with how training ended.
 
-        ``outcome`` is ``"converged"``, ``"max_iter"`` (the steps ran out
-        before the convergence check was met), ``"done"`` (all the steps, for
-        a criterion without a check or with its own number of steps),
-        ``"nothing to learn"``, ``"diverged"``, ``"start kept"`` (training
-        without a held-out share of the samples did not lower its objective
-        on them) or ``"interrupted"``.
+        ``outcome`` is the value of a
+        :class:`~sklearn_rae._training.TrainingOutcome`: ``"converged"``,
+        ``"steps ran out"`` (at ``max_iter``, before the convergence check was
+        met), ``"done"`` (all the steps, for a criterion without a check or
+        with its own number of steps), ``"nothing to learn"``,
+        ``"diverged"``, ``"initial kept"`` (training without a held-out share
+        of the samples did not lower its objective on them) or
+        ``"interrupted"``.
         """
         if outcome == "converged":
             self.steps.close("converged", complete=True)
@@ -207,11 +209,11 @@ class TrainingProgress:
             )
         elif outcome == "diverged":
             self.steps.close("diverged (see the warning)")
-        elif outcome == "start kept":
+        elif outcome == "initial kept":
             self.steps.close("kept the initial weights (see the warning)")
         else:
             self.steps.close()
-        if outcome == "max_iter":
+        if outcome == "steps ran out":
             say(
                 f"Training {self.name} stopped at max_iter={self.max_iter} before "
                 "converging; raise max_iter to let it converge."

@@ -4,9 +4,11 @@ A selection is a ``merge_cost`` that fits candidate criteria and keeps one.
 Two are defined. ``"auto"`` (the default) keeps the boundary criterion where
 its flat clusters are separated by gaps and fits the whitened means
 otherwise; ``"adaptive"`` fits the learned metric and the boundary criterion
-and keeps the more stable. The estimator hands a selection a
-:class:`CandidateFits`-like object that fits a named candidate; the
-selection compares the fitted results.
+and keeps the more stable. A selection answers the same call as a single
+criterion, ``fit(X, context) -> FitResult`` (:mod:`sklearn_rae._fitting`):
+it fits its candidates with :func:`~sklearn_rae._fitting.fit_criterion`,
+asks them what it needs through the criterion interface (their spanning-tree
+edges, how they refined their clusters) and keeps one.
 
 Stability
 
@@ -31,32 +33,25 @@ least three standard errors from zero, and otherwise at 100. The second
 candidate is kept if the mean difference is positive; the first (the null,
 ``"learned_metric"``) otherwise.
 
-This module compares fitted results (weights and labels) with the criteria's
-own interface; it knows nothing of the estimator or of TensorFlow. The
-estimator fits each candidate, then asks :meth:`Selection.choose`.
+This module knows nothing of the estimator or of TensorFlow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 
 from ._choose_k import cut_persistence, distinct_row_ids
-from ._progress import StepProgress, say
-from ._resources import check_memory
-from .criteria import MERGE_COST_NAMES, get_criterion
+from ._fitting import FitContext, FitResult, fit_criterion, refit_tree
+from .criteria.base import Refinement
 from .engines.interruptible import kneighbors_interruptibly
 from .engines.tree import cut_linkage
 
 __all__ = [
-    "SELECTIONS",
-    "CandidateFits",
     "GapSelection",
-    "SelectionResult",
     "StabilitySelection",
     "StabilityComparison",
     "boundary_separation",
@@ -193,27 +188,6 @@ def compare_stability(candidates, X, random_state, progress=None):
     )
 
 
-@dataclass(frozen=True)
-class SelectionResult:
-    """What a selection kept.
-
-    Attributes
-    ----------
-    name : str
-        The kept criterion's ``merge_cost``.
-    training : TrainingResult
-    fitted : FittedTree
-    attributes : dict
-        Fitted attributes that describe the choice (``stability_``,
-        ``separation_``), set on the estimator.
-    """
-
-    name: str
-    training: object
-    fitted: object
-    attributes: dict
-
-
 def _can_compare(n_samples: int, n_clusters: int) -> bool:
     """Whether subsamples of ``n_samples`` can show a partition's stability.
 
@@ -232,7 +206,7 @@ class StabilitySelection:
     ----------
     name : str
         The ``merge_cost`` that names it.
-    candidates : tuple of str
+    candidates : tuple of SingleCriterion
         The criteria compared; the first is kept on a tie, and alone with a
         connectivity graph (a subsample of a user's graph is not the graph of
         the subsample).
@@ -248,53 +222,60 @@ class StabilitySelection:
     candidates: tuple
     description: str
     selection_samples: int = 4000
-    options = {}
     #: Fitted attributes this selection sets.
     attributes = ("stability_",)
 
     can_compare = staticmethod(_can_compare)
 
-    def select(self, fits, X, random_state) -> SelectionResult:
-        """Fit the candidates with ``fits`` and keep the more stable."""
-        names = self.candidates
-        if fits.adjacency is not None:
-            fits.say(
+    def fit(self, X, context: FitContext) -> FitResult:
+        """Fit the candidates and keep the more stable (``stability_``)."""
+        seed = context.candidate_seed()
+        criteria = [candidate.make(context.shrinkage) for candidate in self.candidates]
+        names = [criterion.name for criterion in criteria]
+        if context.adjacency is not None:
+            context.say(
                 f"Fitting {names[0]} alone: stability on subsamples is not "
                 "compared along a connectivity graph"
             )
-            training, fitted = fits.fit(names[0], X)
-            return SelectionResult(names[0], training, fitted, {"stability_": None})
+            result = fit_criterion(criteria[0], X, context, np.random.RandomState(seed))
+            result.attributes = {"stability_": None}
+            return result
         subset = None
         if X.shape[0] > self.selection_samples:
             # Refuse data too large for either tree before training.
-            for name in names:
-                fits.check_memory(name, X)
+            for criterion in criteria:
+                context.check_tree_memory(criterion, X)
             subset = np.sort(
-                random_state.choice(X.shape[0], self.selection_samples, replace=False)
+                context.random_state.choice(
+                    X.shape[0], self.selection_samples, replace=False
+                )
             )
         X_compared = X if subset is None else X[subset]
-        results = [fits.fit(name, X_compared) for name in names]
+        results = [
+            fit_criterion(criterion, X_compared, context, np.random.RandomState(seed))
+            for criterion in criteria
+        ]
         chosen, comparison = self.choose(
             [
                 (
-                    fits.criterion(name),
-                    fitted.weights,
-                    fitted.cut.labels,
-                    fitted.cut.n_clusters,
+                    result.criterion,
+                    result.fitted.weights,
+                    result.fitted.cut.labels,
+                    result.fitted.cut.n_clusters,
                 )
-                for name, (_, fitted) in zip(names, results, strict=True)
+                for result in results
             ],
             X_compared,
-            fits.comparison_random_state(),
-            fits.progress,
+            np.random.RandomState(seed),
+            context.progress,
         )
         stability = None
         if comparison is None:
             same = all(
-                np.array_equal(results[0][1].cut.labels, fitted.cut.labels)
-                for _, fitted in results[1:]
+                np.array_equal(results[0].fitted.cut.labels, result.fitted.cut.labels)
+                for result in results[1:]
             )
-            fits.say(
+            context.say(
                 f"Keeping {names[0]}: "
                 + (
                     "the criteria give the same flat clusters"
@@ -304,19 +285,18 @@ class StabilitySelection:
             )
         else:
             stability = dict(zip(names, comparison.stability.tolist(), strict=True))
-            fits.say(
+            context.say(
                 f"Stability over {comparison.n_subsamples} subsamples: "
                 + ", ".join(f"{name} {value:.3f}" for name, value in stability.items())
                 + f"; keeping {names[chosen]}"
             )
-        training, fitted = results[chosen]
+        kept = results[chosen]
         if subset is not None:
             # Training draws batches of at most 2,000 samples: the subset's
             # weights serve; only the tree is built over all the samples.
-            training, fitted = fits.rebuild(names[chosen], training, X)
-        return SelectionResult(
-            names[chosen], training, fitted, {"stability_": stability}
-        )
+            kept = refit_tree(kept, X, context)
+        kept.attributes = {"stability_": stability}
+        return kept
 
     def choose(
         self, fits, X, random_state, progress=None
@@ -418,176 +398,92 @@ class GapSelection:
     kept when the persistence of its cut into ``k`` clusters
     (:func:`~sklearn_rae._choose_k.cut_persistence`, each tree in its own
     height units) is higher than the whitened means' (0 if a cluster of the
-    means' cut is too small to have one). The rules and their constants
-    were fixed before the benchmark battery was run (see
-    ``docs/default_experiments.md``, the first and fifth rounds).
+    means' cut is too small to have one). ``docs/design.md`` gives the
+    rule's reasons and how its constants were fixed.
 
     Attributes
     ----------
     name : str
-    candidates : tuple of str
-        The gap candidate, then the fallback.
+    gap_candidate : SingleCriterion
+        Fitted untrained; its trees must follow a spanning tree
+        (:meth:`Criterion.merge_edges`).
+    fallback : SingleCriterion
     description : str
     min_cluster_share, min_separation, quantile : float
         The rule's constants.
     """
 
     name: str
-    candidates: tuple
+    gap_candidate: object
+    fallback: object
     description: str
     min_cluster_share: float = 0.2
     min_separation: float = 2.0
     quantile: float = 0.9
-    #: Criterion options of the candidates: the boundary tree is built from
-    #: the unit-free start, so that its gaps do not depend on the columns'
-    #: units.
-    options = {"boundary": {"start": "unit_free"}}
     attributes = ("separation_",)
 
-    def select(self, fits, X, random_state) -> SelectionResult:
-        gap_name, fallback = self.candidates
-        training, fitted = fits.fit(gap_name, X, untrained=True)
-        labels = fitted.cut.labels
-        n_clusters = fitted.cut.n_clusters
+    def fit(self, X, context: FitContext) -> FitResult:
+        """Fit the gap candidate, and the fallback where it finds no gaps."""
+        seed = context.candidate_seed()
+        criterion = self.gap_candidate.make(context.shrinkage)
+        gap = fit_criterion(
+            criterion, X, context, np.random.RandomState(seed), max_iter=0
+        )
+        labels = gap.fitted.cut.labels
+        n_clusters = gap.fitted.cut.n_clusters
         smallest = float(np.bincount(labels).min()) / labels.shape[0]
-        first, second = fitted.tree.codes
-        embedded = fits.criterion(gap_name).embed(fitted.weights, X, center=0.0)
+        first, second = criterion.merge_edges(gap.fitted.tree)
+        embedded = criterion.embed(gap.fitted.weights, X, center=0.0)
         separation = boundary_separation(embedded, first, second, labels, self.quantile)
         report = {
             "separation": separation,
             "smallest_cluster": smallest,
             "persistence": None,
-            "kept": gap_name,
+            "kept": criterion.name,
         }
         large = n_clusters > 1 and smallest * n_clusters >= self.min_cluster_share
         gaps = large and separation >= self.min_separation
-        fits.say(
+        context.say(
             f"Boundary clusters: separation {separation:.2f}, smallest "
-            f"{smallest:.1%} of the samples" + (f"; keeping {gap_name}" if gaps else "")
+            f"{smallest:.1%} of the samples"
+            + (f"; keeping {criterion.name}" if gaps else "")
         )
         if gaps:
-            return SelectionResult(gap_name, training, fitted, {"separation_": report})
-        means = fits.fit(fallback, X)
+            gap.attributes = {"separation_": report}
+            return gap
+        means = fit_criterion(
+            self.fallback.make(context.shrinkage),
+            X,
+            context,
+            np.random.RandomState(seed),
+        )
         kept = means
         if (
             large
-            and fits.cut.fixed_n_clusters is not None
-            and fits.adjacency is None
-            and means[1].cut.n_clusters == n_clusters
-            and means[1].refinement != "isotropic"
+            and context.cut.fixed_n_clusters is not None
+            and context.adjacency is None
+            and means.fitted.cut.n_clusters == n_clusters
+            and means.fitted.refinement is not Refinement.ISOTROPIC
         ):
             row_ids = distinct_row_ids(X)
             persistence = {
-                name: cut_persistence(
+                result.criterion.name: cut_persistence(
                     X,
-                    fits.criterion(name).scipy_linkage(tree.tree),
+                    result.criterion.scipy_linkage(result.fitted.tree),
                     n_clusters,
                     row_ids,
                 )
-                for name, tree in ((gap_name, fitted), (fallback, means[1]))
+                for result in (gap, means)
             }
             report["persistence"] = persistence
-            outlived = persistence[fallback]
-            if persistence[gap_name] > (0.0 if np.isnan(outlived) else outlived):
-                kept = (training, fitted)
-            report["kept"] = gap_name if kept is not means else fallback
-            fits.say(
+            outlived = persistence[means.criterion.name]
+            if persistence[criterion.name] > (0.0 if np.isnan(outlived) else outlived):
+                kept = gap
+            context.say(
                 f"Persistence of the cut into {n_clusters}: "
                 + ", ".join(f"{name} {p:.2f}" for name, p in persistence.items())
-                + f"; keeping {report['kept']}"
+                + f"; keeping {kept.criterion.name}"
             )
-        report["kept"] = gap_name if kept is not means else fallback
-        return SelectionResult(report["kept"], *kept, {"separation_": report})
-
-
-class CandidateFits:
-    """What a selection asks of the estimator: fit a named candidate.
-
-    ``estimator`` provides ``_fit_criterion(criterion, X, cut, random_state,
-    adjacency, trained=None, max_iter=None) -> (TrainingResult, FittedTree)``,
-    ``_adjacency(X)`` and its parameters.
-
-    Every candidate is fitted with the same integer seed, so a kept
-    candidate's fit is the one its own name would give with that seed.
-    """
-
-    def __init__(self, estimator, X, cut, random_state, options):
-        self.estimator = estimator
-        self.cut = cut
-        self.options = options
-        self.adjacency = estimator._adjacency(X)
-        if isinstance(estimator.random_state, Integral):
-            self.seed = estimator.random_state
-        else:
-            self.seed = int(random_state.randint(np.iinfo(np.int32).max))
-        self._criteria = {}
-
-    def criterion(self, name):
-        """The candidate criterion ``name``, with the selection's options."""
-        if name not in self._criteria:
-            self._criteria[name] = get_criterion(
-                name, self.estimator.shrinkage, **self.options.get(name, {})
-            )
-        return self._criteria[name]
-
-    def fit(self, name, X, untrained=False):
-        """Train candidate ``name`` on ``X`` (not with ``untrained``) and fit it."""
-        return self.estimator._fit_criterion(
-            self.criterion(name),
-            X,
-            self.cut,
-            np.random.RandomState(self.seed),
-            self.adjacency,
-            max_iter=0 if untrained else None,
-        )
-
-    def rebuild(self, name, training, X):
-        """Fit the tree of ``name`` over ``X`` with the weights of ``training``."""
-        return self.estimator._fit_criterion(
-            self.criterion(name), X, self.cut, None, trained=training
-        )
-
-    def check_memory(self, name, X):
-        """Refuse ``X`` if a tree of ``name`` over it would not fit in memory."""
-        check_memory(
-            self.criterion(name).memory_needs(*X.shape, training=False),
-            self.estimator.memory_limit,
-        )
-
-    def comparison_random_state(self):
-        """The generator of a comparison's subsamples."""
-        return np.random.RandomState(self.seed)
-
-    def say(self, text):
-        """Print ``text`` in a verbose fit."""
-        if self.estimator.verbose:
-            say(text)
-
-    def progress(self, description, total, unit):
-        """A stage's :class:`StepProgress` in a verbose fit, otherwise None."""
-        if self.estimator.verbose:
-            return StepProgress(description, total, unit)
-        return None
-
-
-#: The selections by name.
-SELECTIONS = {
-    "auto": GapSelection(
-        "auto",
-        candidates=("boundary", "whitened_means"),
-        description=(
-            "keeps the boundary criterion's tree where its flat clusters are "
-            "separated by gaps or outlive the whitened means' in their trees, "
-            "and fits the whitened means otherwise"
-        ),
-    ),
-    "adaptive": StabilitySelection(
-        "adaptive",
-        candidates=("learned_metric", "boundary"),
-        description=(
-            "fits the learned metric and the boundary criterion and keeps the "
-            "one whose flat clusters are the more stable under subsampling"
-        ),
-    ),
-}
-MERGE_COST_NAMES.update(SELECTIONS)
+        report["kept"] = kept.criterion.name
+        kept.attributes = {"separation_": report}
+        return kept

@@ -1,59 +1,49 @@
-"""Training a criterion's merge encoder: the loop and its monitors.
+"""Fitting a criterion's weights: the template, the step loop and its monitors.
 
-Each step draws a batch, builds its greedy tree with the current weights,
-cuts it where the criterion trains (:attr:`Criterion.trains_on_cut`), and
-takes one gradient step of the tree objective (the criterion's trainer:
-GradientTape and Adam). Monitors watch every step: divergence (an objective
-that overflows or grows a thousandfold), convergence (the criterion's
+:func:`train` is the template every fit goes through: it draws the
+criterion's initial weights, then asks the criterion to fit them
+(:meth:`Criterion.fit_weights <sklearn_rae.criteria.base.Criterion.fit_weights>`).
+How is the criterion's own business: the gradient criteria take Adam's steps
+through :func:`step_through_trees` with their trainer (GradientTape and
+Adam), the embedded ones wrapped in the start check
+(:mod:`sklearn_rae._start_check`); the whitened means take a few exact steps
+through the same loop on one fixed batch.
+
+Each step of :func:`step_through_trees` draws a batch, builds its greedy tree
+with the current weights, cuts it where the criterion trains
+(:attr:`Criterion.trains_on_cut`), and lets the stepper update the weights.
+Monitors watch every step: divergence (an objective that overflows or grows
+a thousandfold), convergence (the criterion's
 :meth:`~sklearn_rae.criteria.base.Criterion.convergence_check`) and progress.
-After the last step the start check (:func:`check_start`) compares the
-trained weights with the initial ones by that objective, first on a share of
-the samples held out of a first training (:func:`held_out_rows`), then on the
-training samples, and keeps the initial weights where training ended above
-them.
-The loop returns the weights, the loss curve, the check and the warnings as
-data, so the caller decides which to issue.
+The loop returns the weights, the loss curve, how it ended and the warnings
+as data, so the caller decides which to issue.
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import Enum
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
+from ._connectivity import connected_batch
 from ._numeric import finite
 from ._progress import TrainingProgress
-from .engines.graph import connected_batch
 from .engines.tree import cut_linkage
 
 __all__ = [
     "BlowUpWatch",
-    "StartCheck",
+    "FixedBatch",
+    "RandomBatches",
+    "TrainingOutcome",
     "TrainingResult",
-    "check_start",
+    "TrainingSettings",
     "prepare_worker_process",
+    "step_through_trees",
     "train",
 ]
-
-#: The start check's sample: every training sample up to this many, else this
-#: many drawn with a fixed seed.
-CHECK_SAMPLES = 4096
-#: The share of the samples held out of training for the start check (at
-#: most CHECK_SAMPLES of them), where there are at least HOLDOUT_MIN_SAMPLES
-#: and no connectivity graph; elsewhere the check uses the training samples.
-HOLDOUT_FRACTION = 0.2
-HOLDOUT_MIN_SAMPLES = 250
-#: How far the trained weights' objective (a logarithm) may lie above the
-#: initial weights' before the check fires: a tenth of a percent of spread.
-CHECK_TOLERANCE = 1e-3
-#: Whether a check that fires keeps the initial weights. Adopted by the rule
-#: of the seventh round of ``docs/default_experiments.md``: on the
-#: development battery, reverting raised the learned metric's Gaussian mean
-#: from 0.595 to 0.646 and its shapes' from 0.543 to 0.547.
-CHECK_REVERTS = True
 
 
 def prepare_worker_process() -> None:
@@ -78,80 +68,90 @@ def prepare_worker_process() -> None:
     from . import _merger  # noqa: F401 - imports TensorFlow, sizes its pools
 
 
+class TrainingOutcome(Enum):
+    """How fitting a criterion's weights ended."""
+
+    #: The convergence check was met.
+    CONVERGED = "converged"
+    #: Every step was taken before the convergence check was met.
+    STEPS_RAN_OUT = "steps ran out"
+    #: Every step was taken, by a criterion without a convergence check or
+    #: one that takes fewer steps of its own than ``max_iter``.
+    DONE = "done"
+    #: The flat clusters were single samples: nothing to learn.
+    NOTHING_TO_LEARN = "nothing to learn"
+    #: The objective overflowed or grew a thousandfold.
+    DIVERGED = "diverged"
+    #: The start check found that training ended above its start, and the
+    #: fit kept the initial weights.
+    INITIAL_KEPT = "initial kept"
+    #: No step was taken (``max_iter=0``).
+    UNTRAINED = "untrained"
+    #: An exception or Ctrl-C ended training.
+    INTERRUPTED = "interrupted"
+
+
 @dataclass(frozen=True)
-class StartCheck:
-    """Whether training lowered its own objective: the start check's outcome.
+class TrainingSettings:
+    """What fitting a criterion's weights is told by the estimator.
 
     Attributes
     ----------
-    initial_objective : float
-        The tree objective of the initial weights' tree over the check sample.
-    trained_objective : float
-        The same for the trained weights.
+    cut : Cut
+        Where each step's tree is cut (in the criterion's costs), for a
+        criterion that trains below it.
+    max_iter : int
+        Largest number of steps.
+    learning_rate : float
+        Adam's step size (exact steps ignore it).
+    batch_size : int
+        Samples per step, at most ``n_samples``.
+    random_state : numpy.random.RandomState
+        Draws the initial weights and the batches.
+    adjacency : sparse matrix or None
+        The connectivity graph: batches are then connected neighbourhoods.
     n_samples : int
-        Samples in the check sample.
-    held_out : bool
-        Whether the check sample was held out of training.
-    kept_initial : bool
-        Whether the fit kept the initial weights because training ended above
-        them.
+        Samples of the whole fit: a threshold cut of a batch's tree is scaled
+        by the batch's share of them.
     """
 
-    initial_objective: float
-    trained_objective: float
-    n_samples: int
-    held_out: bool
-    kept_initial: bool
-
-    @property
-    def worsened(self) -> bool:
-        """Whether training ended above its start by more than the tolerance."""
-        return not (self.trained_objective <= self.initial_objective + CHECK_TOLERANCE)
-
-    def describe(self) -> str:
-        """The warning of a check that fired."""
-        kept = (
-            "the fit keeps the initial weights (start_check_ holds both)"
-            if self.kept_initial
-            else "the trained tree may be worse than the untrained one"
-        )
-        return (
-            "Training ended above where it started by its own measure: the tree "
-            f"objective over {self.n_samples} "
-            f"{'held-out' if self.held_out else 'training'} samples is "
-            f"{self.trained_objective:.6g} with the trained weights against "
-            f"{self.initial_objective:.6g} with the initial ones, so {kept}. "
-            + (
-                "The metric fitted the training samples' clusters better than "
-                "it fits samples it has not seen: a larger shrinkage holds it "
-                "nearer the initial one."
-                if self.held_out
-                else "A lower learning_rate takes smaller steps."
-            )
-        )
+    cut: object
+    max_iter: int
+    learning_rate: float
+    batch_size: int
+    random_state: np.random.RandomState
+    adjacency: object = None
+    n_samples: int = 0
 
 
 @dataclass
 class TrainingResult:
-    """What training returns.
+    """What fitting a criterion's weights returns.
 
     Attributes
     ----------
     weights : dict of ndarray
-        The trained weights (the initial ones when ``max_iter`` is 0).
+        The fitted weights (the initial ones when ``max_iter`` is 0).
     loss_curve : list of float
         The tree objective of each step's tree, before the step.
     warnings : list of (type, str)
         Warning categories and messages, in order, for the caller to issue.
     start_check : StartCheck or None
-        The start check, for a criterion that :attr:`checks_start` and
-        training that took a step.
+        The start check (:mod:`sklearn_rae._start_check`), for a criterion
+        whose fit makes one and training that took a step.
+    outcome : TrainingOutcome
+        How training ended.
+    training_cut : Cut or None
+        The cut the steps' trees were cut at (for ``"auto"``, the number of
+        clusters chosen on the first tree), None before a step.
     """
 
     weights: dict
     loss_curve: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
-    start_check: StartCheck | None = None
+    start_check: object = None
+    outcome: TrainingOutcome = TrainingOutcome.UNTRAINED
+    training_cut: object = None
 
     def issue_warnings(self, stacklevel: int) -> None:
         """Issue the warnings, each once (``stacklevel`` as for the caller)."""
@@ -216,94 +216,109 @@ class BlowUpWatch:
         )
 
 
-#: How training may end for the start check to run: not where the flat
-#: clusters were points (nothing was learnt).
-CHECKED_OUTCOMES = ("converged", "not converged", "done", "diverged")
+class RandomBatches:
+    """The rows of each step's batch: drawn afresh at every step.
 
-
-def held_out_rows(n_samples: int, adjacency=None) -> np.ndarray | None:
-    """The samples held out of training for the start check, sorted, or None.
-
-    :data:`HOLDOUT_FRACTION` of them (at most :data:`CHECK_SAMPLES`), drawn
-    with a fixed seed, so that the hold-out neither depends on nor advances
-    the fit's random state; none with a connectivity graph (training batches
-    are connected neighbourhoods) or fewer than :data:`HOLDOUT_MIN_SAMPLES`.
+    A random subset of ``batch_size`` samples (all of them, and no draw, when
+    the batch is the data), or a connected neighbourhood along the graph.
     """
-    if adjacency is not None or n_samples < HOLDOUT_MIN_SAMPLES:
-        return None
-    n_held = min(int(HOLDOUT_FRACTION * n_samples), CHECK_SAMPLES)
-    if n_held == 0:
-        return None
-    seeded = np.random.RandomState(0)
-    return np.sort(seeded.choice(n_samples, n_held, replace=False))
+
+    def __init__(self, n_samples: int, settings: TrainingSettings):
+        self.n_samples = n_samples
+        self.batch_size = settings.batch_size
+        self.random_state = settings.random_state
+        self.adjacency = settings.adjacency
+        self.rows = None
+
+    def draw(self) -> np.ndarray | None:
+        if self.adjacency is not None:
+            return connected_batch(self.adjacency, self.batch_size, self.random_state)
+        if self.batch_size < self.n_samples:
+            return np.sort(
+                self.random_state.choice(self.n_samples, self.batch_size, replace=False)
+            )
+        return self.rows
+
+    def next(self, step: int) -> np.ndarray | None:
+        """The rows of step ``step`` (None: every sample)."""
+        self.rows = self.draw()
+        return self.rows
 
 
-def check_rows(n_samples: int, adjacency=None) -> np.ndarray | None:
-    """Without a hold-out, the start check's sample: None for all, else rows.
+class FixedBatch(RandomBatches):
+    """One batch, drawn at the first step and used at every step (exact steps)."""
 
-    :data:`CHECK_SAMPLES` of them drawn with a fixed seed (a connected
-    neighbourhood along ``adjacency``).
+    def next(self, step: int) -> np.ndarray | None:
+        if step == 0:
+            self.rows = self.draw()
+        return self.rows
+
+
+def train(criterion, X: np.ndarray, settings: TrainingSettings, verbose=0):
+    """Draw ``criterion``'s initial weights and let it fit them on ``X``.
+
+    The template of every fit: the criterion's :meth:`initial_weights`, then
+    (unless ``max_iter`` is 0) its :meth:`fit_weights` of at most
+    :meth:`n_steps` steps, with a progress line in a verbose fit.
+
+    Parameters
+    ----------
+    criterion : Criterion
+        What is fitted.
+    X : ndarray of shape (n_samples, n_features)
+        The training samples, validated.
+    settings : TrainingSettings
+    verbose : int
+        With a positive value, training shows its progress and how it ended
+        (:class:`~sklearn_rae._progress.TrainingProgress`).
+
+    Returns
+    -------
+    TrainingResult
     """
-    if n_samples <= CHECK_SAMPLES:
-        return None
-    seeded = np.random.RandomState(0)
-    if adjacency is not None:
-        return connected_batch(adjacency, CHECK_SAMPLES, seeded)
-    return np.sort(seeded.choice(n_samples, CHECK_SAMPLES, replace=False))
-
-
-def check_start(
-    criterion, X, initial, trained, cut, adjacency=None, held_out=None
-) -> StartCheck | None:
-    """Compare the trained weights with the initial ones by training's objective.
-
-    Both trees are built over the same check sample, the rows ``held_out`` of
-    training (:func:`held_out_rows`) or else :func:`check_rows`, and cut where
-    training cut, ``cut`` fixed (a number of clusters or a threshold); their
-    objectives (:meth:`Criterion.tree_objective`) are compared. A gradient
-    step lowers the objective of the tree it was taken on, but the next tree,
-    built with the new weights, may merge differently and cost more; and a
-    metric fitted to the training samples' own partition fits them better
-    than it fits samples it has not seen. So training can end above where it
-    started by its own measure, most plainly on held-out samples. The check
-    fires when it does by more than :data:`CHECK_TOLERANCE`, and then (with
-    :data:`CHECK_REVERTS`) the fit keeps the initial weights.
-
-    Returns None, for a criterion trained below the cut, where the cut of
-    the initial weights' tree over the held-out rows has more clusters than
-    half of them (:func:`_keeps_merges_below`): their objective would then be
-    mostly or wholly the tree above the cut, not what training lowered.
-    """
-    rows = held_out if held_out is not None else check_rows(X.shape[0], adjacency)
-    sample = X if rows is None else X[rows]
-    graph = None
-    if adjacency is not None:
-        graph = adjacency if rows is None else adjacency[rows][:, rows]
-    objectives = []
-    for weights in (initial, trained):
-        with np.errstate(over="ignore", invalid="ignore"):
-            tree = criterion.build_tree(weights, sample, graph)
-        below_cut = None
-        if criterion.trains_on_cut:
-            # Decided on the initial tree: trained weights that lift the
-            # held-out merges above a threshold must not escape the check.
+    weights = criterion.initial_weights(X, settings.random_state)
+    requested_max_iter = settings.max_iter
+    n_steps = criterion.n_steps(requested_max_iter)
+    if n_steps == 0:
+        return TrainingResult(weights)
+    settings = replace(settings, max_iter=n_steps, n_samples=X.shape[0])
+    early = []
+    n_clusters = settings.cut.fixed_n_clusters
+    # A batch smaller than the data that every cluster could fill alone (with
+    # as many clusters as samples there is no merge below any cut to train on).
+    if (
+        criterion.trains_on_cut
+        and n_clusters is not None
+        and settings.batch_size <= n_clusters < X.shape[0]
+    ):
+        early.append(
+            (
+                UserWarning,
+                f"n_clusters={n_clusters} leaves no merge below the cut of "
+                f"a {settings.batch_size}-sample training batch, so "
+                f"{criterion.name} is trained on whole trees; raise batch_size "
+                "above n_clusters.",
+            )
+        )
+    progress = None
+    if verbose:
+        # Shown before the trainer is made, which may import TensorFlow.
+        progress = TrainingProgress(criterion.name, n_steps, requested_max_iter)
+    outcome = TrainingOutcome.INTERRUPTED
+    try:
+        result = criterion.fit_weights(X, weights, settings, progress)
+        outcome = result.outcome
+    finally:
+        if progress is not None:
             if (
-                held_out is not None
-                and weights is initial
-                and not _keeps_merges_below(cut, tree.linkage, X.shape[0])
+                outcome is TrainingOutcome.STEPS_RAN_OUT
+                and n_steps < requested_max_iter
             ):
-                return None
-            below_cut = cut.below_cut(tree.linkage, X.shape[0])
-        objectives.append(criterion.tree_objective(weights, sample, tree, below_cut))
-    initial_objective, trained_objective = objectives
-    worsened = not trained_objective <= initial_objective + CHECK_TOLERANCE
-    return StartCheck(
-        initial_objective,
-        trained_objective,
-        sample.shape[0],
-        held_out=held_out is not None,
-        kept_initial=bool(worsened and CHECK_REVERTS),
-    )
+                # The criterion's own number of steps, not max_iter, ended it.
+                outcome = TrainingOutcome.DONE
+            progress.finish(outcome.value)
+    result.warnings[:0] = early
+    return result
 
 
 def _flat_below_cut(batch: np.ndarray, tree, below_cut: np.ndarray) -> bool:
@@ -325,274 +340,73 @@ def _flat_below_cut(batch: np.ndarray, tree, below_cut: np.ndarray) -> bool:
     return bool(np.array_equal(batch, batch[first[labels]]))
 
 
-def _keeps_merges_below(cut, linkage, n_samples_total) -> bool:
-    """Whether ``cut`` leaves at least half as many merges below it as samples.
-
-    That is, at most half as many clusters as the tree has samples: the
-    held-out rows then show the merges inside clusters that training lowered
-    (a cut with no merge below it counts the whole tree, and one with few
-    rests on a handful of merges). With more clusters than that, the start
-    check is made on the training samples, as their batches' trees were.
-    """
-    n_merges = linkage.shape[0]
-    return 2 * int(cut.merges_below(linkage, n_samples_total).sum()) >= n_merges + 1
-
-
-def _held_out_cut_keeps_merges(criterion, weights, X, held_out, cut) -> bool:
-    """:func:`_keeps_merges_below` for the rows ``held_out``, before training.
-
-    A number of clusters decides it at once, a threshold on the tree of
-    ``weights``; ``"auto"``, chosen on the first training tree, is decided by
-    :func:`check_start` after training.
-    """
-    if not criterion.trains_on_cut or cut.is_auto:
-        return True
-    n_clusters = cut.fixed_n_clusters
-    if n_clusters is not None:
-        return 2 * n_clusters <= held_out.size
-    with np.errstate(over="ignore", invalid="ignore"):
-        tree = criterion.build_tree(weights, X[held_out], None)
-    return _keeps_merges_below(cut, tree.linkage, X.shape[0])
-
-
 def _diverged(
     step: int,
     max_iter: int,
     what: str,
+    advice: str,
     keeping: str = "the last weights whose tree objective was finite",
 ) -> tuple[type[Warning], str]:
     return (
         RuntimeWarning,
         f"Training diverged at step {step + 1} of {max_iter} ({what}); keeping "
-        f"{keeping}. Lower learning_rate or standardise the data.",
+        f"{keeping}. {advice}",
     )
 
 
-def train(
+def step_through_trees(
     criterion,
-    X: np.ndarray,
-    *,
-    cut,
-    max_iter: int,
-    learning_rate: float,
-    batch_size: int,
-    random_state: np.random.RandomState,
-    adjacency=None,
-    verbose=0,
+    X,
+    trainer,
+    weights,
+    settings: TrainingSettings,
+    progress=None,
+    batches: RandomBatches | None = None,
 ) -> TrainingResult:
-    """Initialise and train ``criterion``'s merge encoder on ``X``.
+    """Take ``settings.max_iter`` steps of ``trainer``, each on a batch's tree.
 
     Parameters
     ----------
     criterion : Criterion
-        What is trained.
+        Builds the trees and says whether (and how) they are cut.
     X : ndarray of shape (n_samples, n_features)
-        The training samples, validated.
-    cut : Cut
-        Where each step's tree is cut, for a criterion that trains below it.
-    max_iter : int
-        Largest number of steps; 0 returns the initial weights.
-    learning_rate : float
-        Adam's step size.
-    batch_size : int
-        Samples per step, at most ``n_samples``.
-    random_state : numpy.random.RandomState
-        Draws the initial weights and the batches.
-    adjacency : sparse matrix or None
-        The connectivity graph: batches are then connected neighbourhoods.
-    verbose : int
-        With a positive value, training shows its progress and how it ended
-        (:class:`~sklearn_rae._progress.TrainingProgress`).
+    trainer : Trainer
+        Takes the steps from ``weights``; its :attr:`~Trainer.divergence_advice`
+        ends a divergence warning.
+    weights : dict of ndarray
+        The weights before the first step.
+    settings : TrainingSettings
+    progress : TrainingProgress or None
+        Told of every step.
+    batches : RandomBatches or None
+        The rows of each step (:class:`RandomBatches` by default).
 
     Returns
     -------
     TrainingResult
-    """
-    weights = criterion.initial_weights(X, random_state)
-    result = TrainingResult(weights)
-    # Whether max_iter, rather than the criterion's own number of steps,
-    # limits training.
-    limited_by_max_iter = criterion.max_steps is None or max_iter <= criterion.max_steps
-    requested_max_iter = max_iter
-    if criterion.max_steps is not None:
-        max_iter = min(max_iter, criterion.max_steps)
-    if max_iter == 0:
-        return result
-    n_clusters = cut.fixed_n_clusters
-    # A batch smaller than the data that every cluster could fill alone (with
-    # as many clusters as samples there is no merge below any cut to train on).
-    if (
-        criterion.trains_on_cut
-        and n_clusters is not None
-        and batch_size <= n_clusters < X.shape[0]
-    ):
-        result.warnings.append(
-            (
-                UserWarning,
-                f"n_clusters={n_clusters} leaves no merge below the cut of "
-                f"a {batch_size}-sample training batch, so {criterion.name} is "
-                "trained on whole trees; raise batch_size above n_clusters.",
-            )
-        )
-    progress = None
-    if verbose:
-        # Shown before the trainer is made, which may import TensorFlow.
-        progress = TrainingProgress(criterion.name, max_iter, requested_max_iter)
-    steps = {
-        "cut": cut,
-        "max_iter": max_iter,
-        "batch_size": batch_size,
-        "n_samples_total": X.shape[0],
-    }
-    outcome = "interrupted"
-    try:
-        held_out = None
-        if criterion.checks_start:
-            held_out = held_out_rows(X.shape[0], adjacency)
-        if held_out is not None:
-            if _held_out_check_fires(
-                criterion,
-                X,
-                held_out,
-                result,
-                learning_rate,
-                random_state,
-                steps,
-                progress,
-            ):
-                outcome = "start kept"
-                return result
-        trainer = criterion.make_trainer(weights, learning_rate)
-        if progress is not None:
-            # After a held-out training that passed, the bar starts again.
-            progress.started()
-        outcome, training_cut = _run_steps(
-            criterion,
-            X,
-            trainer,
-            result,
-            weights,
-            random_state=random_state,
-            adjacency=adjacency,
-            progress=progress,
-            **steps,
-        )
-        if (
-            criterion.checks_start
-            and outcome in CHECKED_OUTCOMES
-            and result.weights is not weights
-        ):
-            _apply_check(
-                result,
-                check_start(
-                    criterion, X, weights, result.weights, training_cut, adjacency
-                ),
-                weights,
-            )
-    finally:
-        if progress is not None:
-            if outcome == "not converged":
-                outcome = "max_iter" if limited_by_max_iter else "done"
-            progress.finish(outcome)
-    return result
-
-
-def _apply_check(result, check, initial) -> None:
-    """Record the start check ``check`` in ``result``; revert if it says so."""
-    result.start_check = check
-    if check.kept_initial:
-        result.weights = initial
-    if check.worsened:
-        result.warnings.append((ConvergenceWarning, check.describe()))
-
-
-def _held_out_check_fires(
-    criterion, X, held_out, result, learning_rate, random_state, steps, progress
-) -> bool:
-    """Train without the ``held_out`` rows and check the weights on them.
-
-    Where the check fires, ``result`` gets this training's loss curve, its
-    warnings and the check, and the initial weights (with
-    :data:`CHECK_REVERTS`): returns True. Otherwise returns False and leaves
-    ``result`` as it was; the fit then trains on every sample. This training
-    draws its batches from a copy of ``random_state``, so that the training
-    on every sample is the one a fit without the check would take; it shows
-    its steps on ``progress``, whose bar starts again for that training.
-    """
-    initial = result.weights
-    if not _held_out_cut_keeps_merges(criterion, initial, X, held_out, steps["cut"]):
-        # Too few merges below the held-out rows' cut (_keeps_merges_below):
-        # the check is made on the training samples instead.
-        return False
-    trained_rows = np.ones(X.shape[0], dtype=bool)
-    trained_rows[held_out] = False
-    X_trained = X[trained_rows]
-    state_copy = np.random.RandomState()
-    state_copy.set_state(random_state.get_state())
-    first = TrainingResult(initial)
-    trainer = criterion.make_trainer(initial, learning_rate)
-    if progress is not None:
-        progress.started()
-    outcome, training_cut = _run_steps(
-        criterion,
-        X_trained,
-        trainer,
-        first,
-        initial,
-        random_state=state_copy,
-        adjacency=None,
-        progress=progress,
-        **{**steps, "batch_size": min(steps["batch_size"], X_trained.shape[0])},
-    )
-    if outcome not in CHECKED_OUTCOMES or first.weights is initial:
-        return False
-    check = check_start(
-        criterion, X, initial, first.weights, training_cut, held_out=held_out
-    )
-    if check is None or not check.worsened:
-        return False
-    result.loss_curve = first.loss_curve
-    result.warnings.extend(first.warnings)
-    _apply_check(result, check, initial)
-    return True
-
-
-def _run_steps(
-    criterion,
-    X,
-    trainer,
-    result,
-    weights,
-    *,
-    cut,
-    max_iter,
-    batch_size,
-    random_state,
-    adjacency,
-    progress,
-    n_samples_total,
-) -> str:
-    """The training loop of :func:`train`; sets ``result.weights``.
-
-    Returns how it ended, ``"converged"``, ``"not converged"`` (every step
-    taken before the convergence check was met), ``"done"`` (every step, for
-    a criterion without a check), ``"nothing to learn"`` or ``"diverged"``,
-    and the cut training fixed (``cut`` itself, or for ``"auto"`` the number
-    of clusters chosen on the first tree).
+        Its outcome is ``CONVERGED``, ``STEPS_RAN_OUT`` (every step taken
+        before the convergence check was met), ``DONE`` (every step, for a
+        criterion without a check), ``NOTHING_TO_LEARN`` or ``DIVERGED``; its
+        ``training_cut`` is the cut training fixed (``settings.cut``, or for
+        ``"auto"`` the number of clusters chosen on the first tree).
     """
     n_samples = X.shape[0]
+    max_iter = settings.max_iter
+    adjacency = settings.adjacency
+    if batches is None:
+        batches = RandomBatches(n_samples, settings)
+    result = TrainingResult(weights)
+    advice = trainer.divergence_advice
     previous = weights
     watch = BlowUpWatch(log_objective=criterion.log_objective)
     convergence = criterion.convergence_check(X) if criterion.trains_on_cut else None
-    training_cut = None
-    rows = None
+
+    def ended(outcome, final):
+        result.outcome, result.weights = outcome, final
+        return result
+
     for step in range(max_iter):
-        if step > 0 and criterion.fixed_batch:
-            pass  # the batch of the first step
-        elif adjacency is not None:
-            rows = connected_batch(adjacency, batch_size, random_state)
-        elif batch_size < n_samples:
-            rows = np.sort(random_state.choice(n_samples, batch_size, replace=False))
+        rows = batches.next(step)
         batch = X if rows is None else X[rows]
         # Overflow is detected below; NumPy's warnings about it are noise.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -604,14 +418,15 @@ def _run_steps(
         tree_is_finite = finite(tree.costs)
         below_cut = None
         if criterion.trains_on_cut:
-            if training_cut is None:
+            if result.training_cut is None:
                 # "auto" is chosen on the first tree, then fixed.
-                training_cut = cut.fixed_on(batch, tree.linkage, tree_is_finite)
-            below_cut = training_cut.below_cut(tree.linkage, n_samples_total)
+                result.training_cut = settings.cut.fixed_on(
+                    batch, tree.linkage, tree_is_finite
+                )
+            below_cut = result.training_cut.below_cut(tree.linkage, settings.n_samples)
             if tree_is_finite and _flat_below_cut(batch, tree, below_cut):
                 # The flat clusters are points: nothing to learn.
-                result.weights = weights
-                return "nothing to learn", training_cut
+                return ended(TrainingOutcome.NOTHING_TO_LEARN, weights)
         if tree_is_finite:
             loss = trainer.step(batch, tree, below_cut)
             new_weights = trainer.weights()
@@ -619,31 +434,30 @@ def _run_steps(
             loss, new_weights = np.nan, None
         if not np.isfinite(loss):
             # ``weights`` already overflow: keep the step before them.
-            result.warnings.append(_diverged(step, max_iter, f"tree objective {loss}"))
-            result.weights = previous
-            return "diverged", training_cut
+            result.warnings.append(
+                _diverged(step, max_iter, f"tree objective {loss}", advice)
+            )
+            return ended(TrainingOutcome.DIVERGED, previous)
         if watch.blew_up(loss):
             result.warnings.append(
-                _diverged(step, max_iter, watch.describe(loss), watch.keeping)
+                _diverged(step, max_iter, watch.describe(loss), advice, watch.keeping)
             )
-            result.weights = watch.best_weights
-            return "diverged", training_cut
+            return ended(TrainingOutcome.DIVERGED, watch.best_weights)
         watch.record(loss, weights)
         result.loss_curve.append(loss)
         if not all(map(finite, new_weights.values())):
             # The step from ``weights``, whose objective is finite, overflows.
             result.warnings.append(
-                _diverged(step, max_iter, "weights not finite after it")
+                _diverged(step, max_iter, "weights not finite after it", advice)
             )
-            result.weights = weights
-            return "diverged", training_cut
+            return ended(TrainingOutcome.DIVERGED, weights)
         previous, weights = weights, new_weights
         if progress is not None:
             progress.update(step + 1, loss)
         if convergence is not None and convergence.update(
             rows, tree.linkage, below_cut, previous
         ):
-            result.weights = weights
-            return "converged", training_cut
-    result.weights = weights
-    return ("done" if convergence is None else "not converged"), training_cut
+            return ended(TrainingOutcome.CONVERGED, weights)
+    if convergence is None:
+        return ended(TrainingOutcome.DONE, weights)
+    return ended(TrainingOutcome.STEPS_RAN_OUT, weights)

@@ -137,7 +137,7 @@ def test_predict_assigns_the_nearest_training_sample_in_the_embedding():
         2, merge_cost="boundary", max_iter=5, random_state=0
     ).fit(X)
     new = np.random.RandomState(2).uniform(-1.5, 2.5, size=(300, 2))
-    L = model._merger_weights["kernel_embed"]
+    L = model.merger_weights_["kernel_embed"]
     distance = squareform(pdist(np.r_[new, X] @ L))[:300, 300:]
     expected = model.labels_[np.argmin(distance, axis=1)]
     np.testing.assert_array_equal(model.predict(new), expected)

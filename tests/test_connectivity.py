@@ -8,7 +8,7 @@ from scipy.cluster import hierarchy
 from sklearn.neighbors import kneighbors_graph
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae.engines.graph import chain_adjacency
+from sklearn_rae._connectivity import chain_adjacency
 
 
 def _adaptive(*args, **kwargs):

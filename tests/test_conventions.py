@@ -157,10 +157,10 @@ def test_cumulative_heights_are_the_seeds_reconstruction_errors():
         2, merge_cost="cumulative", max_iter=0, random_state=0
     ).fit(X)
     # Heights are the merge costs themselves (what the seed's loop compares).
-    from sklearn_rae.criteria import get_criterion
+    from sklearn_rae._registry import get_criterion
 
     criterion = get_criterion("cumulative")
-    tree = criterion.build_tree(model._merger_weights, X)
+    tree = criterion.build_tree(model.merger_weights_, X)
     np.testing.assert_allclose(model.distances_, tree.linkage[:, 2], rtol=1e-12)
 
 

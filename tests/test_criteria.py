@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from fitted_state import build_tree
 from scipy.cluster import hierarchy
 from seed_oracle import random_weights
 from sklearn.base import clone
@@ -12,10 +13,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_rae import RecursiveAutoencoderClustering
 from sklearn_rae._cut import Cut
 from sklearn_rae._estimator import DEFAULT_MERGE_COST
+from sklearn_rae._fitting import SingleCriterion
 from sklearn_rae._merger import build_merger
 from sklearn_rae._numeric import leaf_state
-from sklearn_rae._selection import SELECTIONS
-from sklearn_rae.criteria import CRITERIA, MERGE_COST_NAMES
+from sklearn_rae._registry import MERGE_COSTS
 from sklearn_rae.criteria.embedded import (
     EmbeddedCriterion,
     init_embedding_weights,
@@ -199,10 +200,10 @@ def test_greedy_costs_never_decrease():
     )
     model.fit(X)
     assert hierarchy.is_monotonic(model.linkage_matrix_)
-    tree = model._build_tree(model._merger_weights, X)
+    tree = build_tree(model, X)
     assert np.all(np.diff(tree.costs) >= -1e-12 * tree.costs[-1])
     np.testing.assert_array_equal(
-        model._criterion().heights(tree.costs), model.distances_
+        model._criterion.heights(tree.costs), model.distances_
     )
 
 
@@ -231,7 +232,7 @@ def test_predict_is_the_cheapest_node_below_the_cut():
     X, _ = make_blobs(n_samples=60, centers=3, random_state=5)
     model = RecursiveAutoencoderClustering(n_clusters=3, max_iter=10, random_state=0)
     model.fit(X)
-    L = model._merger_weights["kernel_embed"]
+    L = model.merger_weights_["kernel_embed"]
     n = len(X)
     sizes = np.ones(2 * n - 1)
     sums = np.vstack([X, np.zeros((n - 1, X.shape[1]))])
@@ -300,16 +301,21 @@ def test_distance_threshold_scales_to_mini_batches():
 
 def test_default_criterion_beats_ward_on_iris_and_wine():
     # "auto" and "adaptive" are selections between criteria, not criteria;
-    # merge_cost accepts all.
-    assert DEFAULT_MERGE_COST == "auto" and set(CRITERIA) == {
+    # merge_cost accepts all, from the one registry.
+    criteria = {
+        name
+        for name, entry in MERGE_COSTS.items()
+        if isinstance(entry, SingleCriterion)
+    }
+    assert DEFAULT_MERGE_COST == "auto" and criteria == {
         "learned_metric",
         "boundary",
         "cumulative",
         "whitened_means",
     }
-    assert set(SELECTIONS) == {"auto", "adaptive"}
-    assert SELECTIONS["adaptive"].candidates == ("learned_metric", "boundary")
-    assert MERGE_COST_NAMES == set(CRITERIA) | {"auto", "adaptive"}
+    assert set(MERGE_COSTS) - criteria == {"auto", "adaptive"}
+    adaptive = MERGE_COSTS["adaptive"]
+    assert [c.name for c in adaptive.candidates] == ["learned_metric", "boundary"]
     for loader, ward_ari in [(load_iris, 0.615), (load_wine, 0.790)]:
         X, y = loader(return_X_y=True)
         X = StandardScaler().fit_transform(X)

@@ -12,16 +12,12 @@ import pytest
 from scipy.cluster import hierarchy
 from sklearn.datasets import make_blobs
 
-from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae import RecursiveAutoencoderClustering, register_criterion
+from sklearn_rae._fitting import SingleCriterion
 from sklearn_rae._numeric import center_of
 from sklearn_rae._prediction import NodeIndex
-from sklearn_rae.criteria import (
-    CRITERIA,
-    MERGE_COST_NAMES,
-    Criterion,
-    get_criterion,
-    register_criterion,
-)
+from sklearn_rae._registry import MERGE_COSTS, get_criterion
+from sklearn_rae.criteria import Criterion
 from sklearn_rae.criteria.learned_metric import LearnedMetricNodeCosts
 from sklearn_rae.engines.graph import GRAPH
 from sklearn_rae.engines.ward import WARD
@@ -53,13 +49,12 @@ class PlainWardCriterion(Criterion):
 
 @pytest.fixture
 def plain_ward():
-    assert "plain_ward" not in MERGE_COST_NAMES
+    assert "plain_ward" not in MERGE_COSTS
     register_criterion(PlainWardCriterion)
     try:
         yield PlainWardCriterion
     finally:
-        CRITERIA.pop("plain_ward", None)
-        MERGE_COST_NAMES.discard("plain_ward")
+        MERGE_COSTS.pop("plain_ward", None)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +69,8 @@ def _same_partition_by_a_bijection(first, second):
 
 
 def test_registration_is_accepted_and_removed_again(plain_ward):
-    assert CRITERIA["plain_ward"] is plain_ward
-    assert "plain_ward" in MERGE_COST_NAMES
+    entry = MERGE_COSTS["plain_ward"]
+    assert isinstance(entry, SingleCriterion) and entry.criterion_class is plain_ward
     criterion = get_criterion("plain_ward", shrinkage=0.5)
     assert isinstance(criterion, plain_ward) and criterion.shrinkage == 0.5
     assert criterion.describe_engine() == WARD.description
@@ -91,7 +86,7 @@ def test_registration_refuses_what_is_not_a_criterion():
 
     with pytest.raises(ValueError, match="has no name"):
         register_criterion(Nameless)
-    assert "" not in CRITERIA
+    assert "" not in MERGE_COSTS
 
 
 def test_unregistered_name_is_refused(blobs):

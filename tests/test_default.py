@@ -11,13 +11,18 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering, _selection
 from sklearn_rae._estimator import DEFAULT_MERGE_COST
-from sklearn_rae._selection import SELECTIONS, boundary_separation
+from sklearn_rae._registry import MERGE_COSTS
+from sklearn_rae._selection import boundary_separation
 
 
 def test_the_default_is_auto():
     assert DEFAULT_MERGE_COST == "auto"
     assert RecursiveAutoencoderClustering().merge_cost == "auto"
-    assert SELECTIONS["auto"].candidates == ("boundary", "whitened_means")
+    auto = MERGE_COSTS["auto"]
+    assert (auto.gap_candidate.name, auto.fallback.name) == (
+        "boundary",
+        "whitened_means",
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,7 +41,8 @@ def test_shapes_keep_the_boundary_tree(make):
     assert model.separation_["kept"] == "boundary"
     assert model.separation_["separation"] >= 2.0
     assert adjusted_rand_score(y, model.labels_) > 0.99
-    assert model.n_iter_ == 0  # the boundary tree is not trained
+    # The boundary tree is not trained: one iteration, the tree it judged.
+    assert model.n_iter_ == 1 and model.loss_curve_ == []
 
 
 def test_overlapping_classes_fall_back_to_the_whitened_means():
@@ -100,7 +106,7 @@ def test_the_longer_lived_cut_is_kept(monkeypatch, values, kept):
         ).fit(_noisy_moons()[0])
         np.testing.assert_array_equal(model.labels_, untrained.labels_)
         np.testing.assert_array_equal(model.linkage_matrix_, untrained.linkage_matrix_)
-        assert model.n_iter_ == 0
+        assert model.n_iter_ == 1 and model.loss_curve_ == []
 
 
 @pytest.mark.parametrize("setting", ["n_clusters_auto", "connectivity"])

@@ -6,21 +6,26 @@ import scipy.sparse as sp
 from scipy.cluster.hierarchy import is_valid_linkage
 from sklearn.neighbors import kneighbors_graph
 
+from sklearn_rae._connectivity import (
+    chain_adjacency,
+    connected_batch,
+    estimate_adjacency_memory,
+    is_chain,
+    symmetric_adjacency,
+)
 from sklearn_rae._cut import cut_linkage
 from sklearn_rae._numeric import leaf_state
 from sklearn_rae.criteria.cumulative import CumulativeNodeCosts, init_merger_weights
 from sklearn_rae.criteria.learned_metric import LearnedMetricNodeCosts
-from sklearn_rae.engines.graph import (
-    chain_adjacency,
-    connected_batch,
-    estimate_adjacency_memory,
-    graph_linkage,
-    is_chain,
-    symmetric_adjacency,
-)
+from sklearn_rae.engines import graph as graph_engine
 from sklearn_rae.engines.greedy import greedy_linkage, replay_forest
 from sklearn_rae.engines.node_costs import NodeCosts
 from sklearn_rae.engines.tree import slot_linkage
+
+
+def _graph_linkage(node_costs, n, adjacency):
+    """The engine's tree along ``adjacency``, made symmetric as a fit makes it."""
+    return graph_engine.graph_linkage(node_costs, n, symmetric_adjacency(adjacency, n))
 
 
 def _criterion(X, seed=0):
@@ -76,7 +81,7 @@ def _assert_same_tree(linkage, expected):
 def test_complete_graph_matches_greedy_linkage(n):
     X = np.random.RandomState(n).normal(size=(n, 3))
     expected = greedy_linkage(_criterion(X), n)
-    tree = graph_linkage(_criterion(X), n, np.ones((n, n)))
+    tree = _graph_linkage(_criterion(X), n, np.ones((n, n)))
     _assert_same_tree(tree.linkage, expected.linkage)
     np.testing.assert_allclose(tree.losses, expected.losses, rtol=1e-10)
 
@@ -96,7 +101,7 @@ def test_matches_naive_restricted_loop(seed, graph, wrap):
         adjacency = kneighbors_graph(X, min(4, n - 1))
     firsts, seconds, costs = _naive_restricted(_criterion(X, seed), n, adjacency)
     criterion = _criterion(X, seed)
-    tree = graph_linkage(_OuterOnly(criterion) if wrap else criterion, n, adjacency)
+    tree = _graph_linkage(_OuterOnly(criterion) if wrap else criterion, n, adjacency)
     n_forest = firsts.shape[0]
     if n_forest == n - 1:
         _assert_same_tree(tree.linkage, slot_linkage(firsts, seconds, costs, n))
@@ -108,8 +113,8 @@ def test_batched_chain_matches_one_merge_at_a_time():
     # Large enough for many merges per round and for undone rounds.
     n = 3000
     X = np.random.RandomState(0).normal(size=(n, 4))
-    batched = graph_linkage(_criterion(X), n, chain_adjacency(n))
-    sequential = graph_linkage(_OuterOnly(_criterion(X)), n, chain_adjacency(n))
+    batched = _graph_linkage(_criterion(X), n, chain_adjacency(n))
+    sequential = _graph_linkage(_OuterOnly(_criterion(X)), n, chain_adjacency(n))
     _assert_same_tree(batched.linkage, sequential.linkage)
 
 
@@ -117,7 +122,7 @@ def test_batched_chain_matches_one_merge_at_a_time():
 def test_chain_clusters_are_contiguous_runs(n_clusters):
     n = 300
     X = np.random.RandomState(3).normal(size=(n, 5))
-    tree = graph_linkage(_criterion(X), n, chain_adjacency(n))
+    tree = _graph_linkage(_criterion(X), n, chain_adjacency(n))
     labels = cut_linkage(tree.linkage, n_clusters=n_clusters)
     assert np.unique(labels).size == n_clusters
     # Labels are numbered by first appearance: a run per label means the
@@ -133,7 +138,7 @@ def test_merged_node_keeps_neighbours_of_both_children():
     adjacency[0, 1:4] = 1
     adjacency[4, 5] = 1
     X = np.random.RandomState(1).normal(size=(n, 2))
-    tree = graph_linkage(_criterion(X), n, adjacency)
+    tree = _graph_linkage(_criterion(X), n, adjacency)
     labels = cut_linkage(tree.linkage, n_clusters=3)
     assert len(set(labels[:4])) == 1
     assert labels[4] == labels[5]
@@ -147,7 +152,7 @@ def test_disconnected_components_join_last():
     adjacency = chain_adjacency(n).tolil()
     adjacency[9, 10] = adjacency[10, 9] = 0
     adjacency[24, 25] = adjacency[25, 24] = 0
-    tree = graph_linkage(_criterion(X), n, adjacency.tocsr())
+    tree = _graph_linkage(_criterion(X), n, adjacency.tocsr())
     assert is_valid_linkage(tree.linkage)
     assert np.all(np.isfinite(tree.linkage[:, 2]))
     assert np.all(np.diff(tree.linkage[:, 2]) >= 0)
@@ -162,7 +167,7 @@ def test_disconnected_components_join_last():
 def test_no_edges_at_all_is_greedy_over_all_pairs():
     n = 12
     X = np.random.RandomState(4).normal(size=(n, 3))
-    tree = graph_linkage(_criterion(X), n, sp.csr_matrix((n, n)))
+    tree = _graph_linkage(_criterion(X), n, sp.csr_matrix((n, n)))
     _assert_same_tree(tree.linkage, greedy_linkage(_criterion(X), n).linkage)
 
 
@@ -268,7 +273,7 @@ def test_connected_batch_spans_small_components():
 def test_replay_by_level_matches_sequential_merges(n_merges):
     n = 100
     X = np.random.RandomState(5).normal(size=(n, 3))
-    tree = graph_linkage(_criterion(X), n, kneighbors_graph(X, 5))
+    tree = _graph_linkage(_criterion(X), n, kneighbors_graph(X, 5))
     labels = cut_linkage(tree.linkage, n_clusters=n - n_merges)
     # One merge at a time, recording each new node's state as it is made.
     sequential = _criterion(X)
@@ -346,8 +351,10 @@ def test_batched_chain_undoes_overtaken_merges_exactly():
     n = 2000
     X = np.random.RandomState(0).normal(size=(n, 2))
     batched = _MidpointCriterion(X)
-    tree = graph_linkage(batched, n, chain_adjacency(n))
-    sequential = graph_linkage(_OuterOnly(_MidpointCriterion(X)), n, chain_adjacency(n))
+    tree = _graph_linkage(batched, n, chain_adjacency(n))
+    sequential = _graph_linkage(
+        _OuterOnly(_MidpointCriterion(X)), n, chain_adjacency(n)
+    )
     assert batched.restored > 0
     np.testing.assert_array_equal(tree.linkage, sequential.linkage)
     np.testing.assert_array_equal(tree.costs, sequential.costs)
@@ -408,8 +415,8 @@ def test_batched_chain_matches_one_merge_at_a_time_learned_metric(seed, n, d, re
     # already waiting, so rounds continue merges and undo some of them.
     X, weights = _learned_metric_data(seed, n, d, repeats)
     batched = _CountingLearnedMetric(weights, leaf_state(X))
-    tree = graph_linkage(batched, n, chain_adjacency(n))
-    sequential = graph_linkage(
+    tree = _graph_linkage(batched, n, chain_adjacency(n))
+    sequential = _graph_linkage(
         _OneAtATime(LearnedMetricNodeCosts(weights, leaf_state(X))),
         n,
         chain_adjacency(n),
@@ -430,10 +437,10 @@ def test_batched_chain_with_all_costs_tied():
     n = 500
     X = np.ones((n, 3))
     weights = {"kernel_embed": np.eye(3)}
-    tree = graph_linkage(
+    tree = _graph_linkage(
         LearnedMetricNodeCosts(weights, leaf_state(X)), n, chain_adjacency(n)
     )
-    sequential = graph_linkage(
+    sequential = _graph_linkage(
         _OneAtATime(LearnedMetricNodeCosts(weights, leaf_state(X))),
         n,
         chain_adjacency(n),

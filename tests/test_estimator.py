@@ -9,6 +9,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from fitted_state import node_costs
 from scipy.cluster import hierarchy
 from scipy.stats import multivariate_normal
 from seed_oracle import seed_merge
@@ -22,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
 from sklearn_rae._cut import cut_linkage
-from sklearn_rae.criteria import get_criterion
+from sklearn_rae._registry import get_criterion
 from sklearn_rae.criteria.cumulative import init_merger_weights
 
 
@@ -106,7 +107,7 @@ def test_final_tree_is_the_seed_tree_of_the_trained_merger(blobs):
     model = RecursiveAutoencoderClustering(
         merge_cost="cumulative", max_iter=3, random_state=0
     ).fit(X[:25])
-    expected = seed_merge(X[:25], model._merger_weights)
+    expected = seed_merge(X[:25], model.merger_weights_)
     np.testing.assert_array_equal(model.linkage_matrix_[:, :2], expected[:, :2])
     np.testing.assert_allclose(model.linkage_matrix_[:, 2], expected[:, 2])
 
@@ -119,7 +120,7 @@ def test_untrained_fit_uses_initial_weights(blobs):
     assert model.loss_curve_ == [] and model.n_iter_ == 0
     weights = init_merger_weights(2, np.random.RandomState(3))
     for name, value in weights.items():
-        np.testing.assert_array_equal(model._merger_weights[name], value)
+        np.testing.assert_array_equal(model.merger_weights_[name], value)
 
 
 def test_seed_example_loss_decreases():
@@ -136,7 +137,7 @@ def test_seed_example_loss_decreases():
 
 def test_predict_assigns_cluster_of_lowest_merge_cost(fitted, blobs):
     X, _ = blobs
-    costs = fitted._node_costs(X)
+    costs = node_costs(fitted, X)
     # Every sample and every merged node below the cut.
     assert costs.shape == (2 * len(X) - fitted.n_clusters_, len(X))
     expected = fitted._node_labels[np.argmin(costs, axis=0)]
@@ -279,13 +280,13 @@ def test_fit_memory_on_wide_data_is_within_the_guard_estimate(merge_cost):
         # Only the embedding is allocated: no 2d x d encoder or decoder, no
         # copy of the weights at every step.
         assert peak < 10 * 8 * d**2
-        assert "kernel_encode" not in model._merger_weights
+        assert "kernel_encode" not in model.merger_weights_
 
 
 def test_learned_metric_merger_is_built_from_the_embedding_alone():
     X = np.random.RandomState(1).randn(20, 3)
     model = RecursiveAutoencoderClustering(max_iter=3, random_state=0).fit(X)
-    L = model._merger_weights["kernel_embed"]
+    L = model.merger_weights_["kernel_embed"]
     a, b = X[:2], X[2:4]
     h, c, o = (np.asarray(t) for t in model.merger_([a, b]))
     np.testing.assert_allclose(c, np.hstack([a @ L, b @ L]), rtol=1e-6)

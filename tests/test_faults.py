@@ -9,9 +9,10 @@ import warnings
 import numpy as np
 import pytest
 from checkout_env import start_in_checkout
+from fitted_state import build_tree
 from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
 
-import sklearn_rae._estimator as estimator_module
+import sklearn_rae._fitting as fitting_module
 from sklearn_rae import RecursiveAutoencoderClustering
 from sklearn_rae._numeric import concat_states, leaf_state
 from sklearn_rae._prediction import NodeIndex
@@ -59,7 +60,7 @@ def test_huge_learning_rate_warns_and_keeps_initial_weights():
     # The first step overflows the weights; the initial ones are kept, with
     # the objective of their tree.
     untrained = fit(X, max_iter=0)
-    assert_weights_equal(model._merger_weights, untrained._merger_weights)
+    assert_weights_equal(model.merger_weights_, untrained.merger_weights_)
     assert model.n_iter_ == 1
     assert len(model.loss_curve_) == 1
     np.testing.assert_array_equal(model.linkage_matrix_, untrained.linkage_matrix_)
@@ -73,11 +74,11 @@ def test_divergence_keeps_weights_whose_objective_is_the_last_loss():
     assert 1 <= model.n_iter_ < 30
     assert np.isfinite(model.loss_curve_).all()
     assert_valid_finite_tree(model)
-    for weight in model._merger_weights.values():
+    for weight in model.merger_weights_.values():
         assert np.isfinite(weight).all()
     # Full batch: the final tree is the last training tree, whose objective
     # (the sum of its merge losses) is the last recorded loss.
-    total_loss = np.sum(model._build_tree(model._merger_weights, X).losses)
+    total_loss = np.sum(build_tree(model, X).losses)
     np.testing.assert_allclose(total_loss, model.loss_curve_[-1], rtol=1e-9)
 
 
@@ -114,7 +115,7 @@ def test_non_finite_objective_keeps_previous_weights(monkeypatch):
     )
     with pytest.warns(RuntimeWarning, match="at step 3 of 5 .*tree objective nan"):
         model = fit(X, max_iter=5)
-    assert_weights_equal(model._merger_weights, one_step._merger_weights)
+    assert_weights_equal(model.merger_weights_, one_step.merger_weights_)
     assert model.loss_curve_ == two_steps.loss_curve_
     assert model.n_iter_ == 2
     np.testing.assert_array_equal(model.linkage_matrix_, one_step.linkage_matrix_)
@@ -130,7 +131,7 @@ def test_non_finite_weights_keep_the_weights_before_the_step(monkeypatch):
     fail_on_call(monkeypatch, embedded_tf.EmbeddingTrainer, "weights", 3, overflow)
     with pytest.warns(RuntimeWarning, match="at step 3 of 5 .*weights not finite"):
         model = fit(X, max_iter=5)
-    assert_weights_equal(model._merger_weights, two_steps._merger_weights)
+    assert_weights_equal(model.merger_weights_, two_steps.merger_weights_)
     assert model.loss_curve_ == three_steps.loss_curve_
     np.testing.assert_array_equal(model.linkage_matrix_, two_steps.linkage_matrix_)
 
@@ -218,7 +219,7 @@ def test_failed_fit_leaves_fitted_estimator_unchanged(failure, monkeypatch):
         error = KeyboardInterrupt
     else:
         monkeypatch.setattr(
-            estimator_module,
+            fitting_module,
             "fit_tree",
             lambda criterion, weights, X, **kwargs: raise_(Interrupted())(None),
         )
@@ -284,7 +285,7 @@ def test_objective_that_grows_by_orders_of_magnitude_warns_and_keeps_best():
         model = fit(X, merge_cost="cumulative", learning_rate=1e3, max_iter=20)
     assert max(model.loss_curve_) < 1e3 * min(model.loss_curve_)
     untrained = fit(X, merge_cost="cumulative", max_iter=0)
-    assert_weights_equal(model._merger_weights, untrained._merger_weights)
+    assert_weights_equal(model.merger_weights_, untrained.merger_weights_)
     assert model.score(X) == untrained.score(X)
     assert model.score(X) > -1e3
 
@@ -329,7 +330,7 @@ def test_merger_is_float64_like_the_fitted_weights(merge_cost):
     for output in (h, c, o):
         assert output.dtype == np.float64
         assert np.isfinite(output).all()
-    weights = model._merger_weights
+    weights = model.merger_weights_
     if merge_cost == "learned_metric":
         L = weights["kernel_embed"]
         expected_c = np.hstack([a @ L, b @ L])
@@ -338,8 +339,8 @@ def test_merger_is_float64_like_the_fitted_weights(merge_cost):
     np.testing.assert_allclose(c, expected_c, rtol=1e-12)
     # Two leaves' reconstruction error is their merge cost, as the estimator
     # computes it.
-    criterion = model._criterion().node_costs(
-        model._merger_weights,
+    criterion = model._criterion.node_costs(
+        model.merger_weights_,
         concat_states(model._node_state, leaf_state(np.vstack([a[:1], b[:1]]))),
     )
     n_nodes = model._node_labels.shape[0]

@@ -170,5 +170,5 @@ def test_auto_when_the_first_training_tree_overflows(monkeypatch):
     )
     with pytest.warns(RuntimeWarning, match="Training diverged at step 1"):
         model.fit(X)
-    assert model.n_iter_ == 0
+    assert model.n_iter_ == 1 and model.loss_curve_ == []
     assert model.n_clusters_ in model.cut_n_clusters_

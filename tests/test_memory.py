@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from sklearn_rae import RecursiveAutoencoderClustering, _resources
-from sklearn_rae.criteria import get_criterion
+from sklearn_rae._registry import get_criterion
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 

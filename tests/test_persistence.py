@@ -25,6 +25,7 @@ import joblib
 import numpy as np
 
 from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._prediction import CostPredictor
 
 out = Path(sys.argv[1])
 rng = np.random.RandomState(0)
@@ -51,7 +52,9 @@ np.savez(
     merge_cost=model.merge_cost_,
     predicted=model.predict(X_new),
     # predict's argmin hides small differences; the costs show them.
-    node_costs=model._node_costs(X_new),
+    node_costs=CostPredictor(
+        model._criterion, model.merger_weights_, model._node_state, model._node_labels
+    ).node_costs(X_new),
     merger_outputs=np.concatenate(model.merger_([a, b]), axis=1),
 )
 """
@@ -63,13 +66,20 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from sklearn_rae._prediction import CostPredictor
+
 saved, out = Path(sys.argv[1]), Path(sys.argv[2])
 fitted = np.load(saved / "fitted.npz")
 
 with open(saved / "model.pkl", "rb") as file:
     unpickled = pickle.load(file)
 from_pickle = unpickled.predict(fitted["X_new"])
-pickle_costs = unpickled._node_costs(fitted["X_new"])
+pickle_costs = CostPredictor(
+    unpickled._criterion,
+    unpickled.merger_weights_,
+    unpickled._node_state,
+    unpickled._node_labels,
+).node_costs(fitted["X_new"])
 # The pickle holds NumPy arrays only: loading and predicting need no TensorFlow.
 tensorflow_imported = "tensorflow" in sys.modules
 from_joblib = joblib.load(saved / "model.joblib").predict(fitted["X_new"])

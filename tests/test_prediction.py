@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+from fitted_state import node_costs
 
 from sklearn_rae import RecursiveAutoencoderClustering
 from sklearn_rae._prediction import CostPredictor, NodeIndex
@@ -12,7 +13,7 @@ from sklearn_rae._training import TrainingResult
 
 def _brute_force(model, X):
     """The label of the cheapest node by comparing with every node."""
-    costs = model._node_costs(X)
+    costs = node_costs(model, X)
     return model._node_labels[np.argmin(costs, axis=0)]
 
 
@@ -20,25 +21,25 @@ def _model(X, n_clusters, kernel_embed=None):
     model = RecursiveAutoencoderClustering(n_clusters=n_clusters, max_iter=0).fit(X)
     if kernel_embed is not None:
         # Any embedding: refit the tree and the index with it.
-        model._merger_weights["kernel_embed"] = kernel_embed
+        model.merger_weights_["kernel_embed"] = kernel_embed
         model = _refit_with(model, X)
     return model
 
 
 def _refit_with(model, X):
-    from sklearn_rae import _estimator
+    from sklearn_rae import _fitting
 
-    weights = model._merger_weights
+    weights = model.merger_weights_
 
-    def train(criterion, X, **kwargs):
+    def train(criterion, X, settings, verbose=0):
         return TrainingResult(weights)
 
-    original = _estimator.train
-    _estimator.train = train
+    original = _fitting.train
+    _fitting.train = train
     try:
         return model.fit(X)
     finally:
-        _estimator.train = original
+        _fitting.train = original
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -55,7 +56,7 @@ def test_index_equals_comparing_every_node(seed):
 
 def _exact(model, X):
     """Cheapest node from direct differences, the earliest of exact ties."""
-    state, L = model._node_state, model._merger_weights["kernel_embed"]
+    state, L = model._node_state, model.merger_weights_["kernel_embed"]
     center = state["mean"][: model.n_leaves_].mean(axis=0)
     nodes = (state["mean"] - center) @ L
     points = (X - center) @ L
@@ -129,7 +130,7 @@ def test_cumulative_predict_leaves_a_cluster_only_for_a_cheaper_merge():
     model = RecursiveAutoencoderClustering(
         n_clusters=3, merge_cost="cumulative", max_iter=20, random_state=0
     ).fit(X)
-    costs = model._node_costs(X)
+    costs = node_costs(model, X)
     own_leaf = costs[np.arange(len(X)), np.arange(len(X))]
     assert np.all(own_leaf > 1e-3)
     predicted = model.predict(X)

@@ -12,17 +12,16 @@ from sklearn.datasets import load_breast_cancer, make_blobs, make_circles, make_
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-import sklearn_rae._estimator as estimator_module
+import sklearn_rae._fitting as fitting_module
 from sklearn_rae import RecursiveAutoencoderClustering
+from sklearn_rae._registry import MERGE_COSTS, get_criterion
 from sklearn_rae._selection import (
     MAX_SUBSAMPLES,
     MIN_SUBSAMPLES,
     ROUND_SIZE,
-    SELECTIONS,
     compare_stability,
     subsample_stability,
 )
-from sklearn_rae.criteria import get_criterion
 
 
 def _adaptive(*args, **kwargs):
@@ -31,13 +30,14 @@ def _adaptive(*args, **kwargs):
     return RecursiveAutoencoderClustering(*args, **kwargs)
 
 
-AdaptiveCriterion = SELECTIONS["adaptive"]
+AdaptiveCriterion = MERGE_COSTS["adaptive"]
+CANDIDATES = [candidate.name for candidate in AdaptiveCriterion.candidates]
 
 
 def _fewer_selection_samples(monkeypatch, selection_samples):
     """Make "adaptive" compare on a subset above ``selection_samples``."""
     monkeypatch.setitem(
-        SELECTIONS,
+        MERGE_COSTS,
         "adaptive",
         dataclasses.replace(AdaptiveCriterion, selection_samples=selection_samples),
     )
@@ -83,11 +83,11 @@ def test_kept_fit_is_the_named_criterions_fit():
 
 def test_subsample_of_every_sample_reproduces_the_fit():
     X, _ = make_moons(200, noise=0.06, random_state=1)
-    for name in AdaptiveCriterion.candidates:
+    for name in CANDIDATES:
         model = _adaptive(2, merge_cost=name, max_iter=3, random_state=0).fit(X)
         stability = subsample_stability(
             get_criterion(name),
-            model._merger_weights,
+            model.merger_weights_,
             X,
             model.labels_,
             2,
@@ -101,7 +101,7 @@ def test_comparison_is_sequential_and_paired():
     fitted = _adaptive(3, merge_cost="learned_metric", max_iter=0).fit(X)
     candidate = (
         get_criterion("learned_metric"),
-        fitted._merger_weights,
+        fitted.merger_weights_,
         fitted.labels_,
         3,
     )
@@ -140,7 +140,7 @@ def test_large_data_compare_on_a_subset_and_build_the_kept_tree(monkeypatch):
     # Weights trained on the subset of 150; the tree over all 400 samples.
     assert 1 <= model.n_iter_ == len(model.loss_curve_) <= 5
     boundary = get_criterion("boundary")
-    tree = boundary.build_tree(model._merger_weights, X)
+    tree = boundary.build_tree(model.merger_weights_, X)
     np.testing.assert_array_equal(model.linkage_matrix_, boundary.scipy_linkage(tree))
     assert adjusted_rand_score(y, model.labels_) > 0.99
 
@@ -169,9 +169,7 @@ def test_other_cuts_compare_the_partitions_each_criterion_returns(cut):
     ).fit(X)
     np.testing.assert_array_equal(model.labels_, named.labels_)
     # What was compared is the labels each criterion returns with this cut.
-    assert model.stability_ is None or set(model.stability_) == set(
-        AdaptiveCriterion.candidates
-    )
+    assert model.stability_ is None or set(model.stability_) == set(CANDIDATES)
 
 
 def test_refits_drop_what_the_new_fit_lacks():
@@ -201,7 +199,7 @@ def test_data_too_large_is_refused_before_the_subset_fits(monkeypatch):
     model = _adaptive(2, memory_limit=1e6)
     calls = []
     monkeypatch.setattr(
-        estimator_module,
+        fitting_module,
         "train",
         lambda criterion, *args, **kwargs: calls.append(criterion.name),
     )

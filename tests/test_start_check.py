@@ -15,13 +15,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_rae import RecursiveAutoencoderClustering, _training
-from sklearn_rae._training import (
+from sklearn_rae import RecursiveAutoencoderClustering, _start_check
+from sklearn_rae._start_check import (
     CHECK_SAMPLES,
     CHECK_TOLERANCE,
+    StartCheckOutcome,
     check_rows,
     held_out_rows,
 )
+from sklearn_rae.criteria import base as criterion_base
 from sklearn_rae.criteria.embedded import partition_objective
 
 
@@ -47,12 +49,13 @@ def test_training_that_ends_above_its_start_keeps_the_initial_weights(
     # samples alike: training ended worse by its own measure.
     X, _ = make_moons(500, noise=0.05, random_state=0)
     if not held_out:
-        monkeypatch.setattr(_training, "HOLDOUT_MIN_SAMPLES", 10**6)
+        monkeypatch.setattr(_start_check, "HOLDOUT_MIN_SAMPLES", 10**6)
     with pytest.warns(ConvergenceWarning, match="above where it started") as caught:
         model = _fit(X, n_clusters=2)
     message = str(caught[0].message)
     check = model.start_check_
     assert check.kept_initial and check.worsened
+    assert check.outcome is StartCheckOutcome.INITIAL_KEPT
     assert check.held_out == held_out
     assert check.trained_objective > check.initial_objective + 10 * CHECK_TOLERANCE
     assert f"{check.trained_objective:.6g}" in message
@@ -89,8 +92,8 @@ def test_a_metric_fitted_to_noise_in_64_dimensions_is_caught(monkeypatch):
     np.testing.assert_array_equal(model.labels_, untrained.labels_)
     assert adjusted_rand_score(y, model.labels_) > 0.2
     # Trained on every sample and kept, the metric loses the clusters.
-    monkeypatch.setattr(_training, "HOLDOUT_MIN_SAMPLES", 10**6)
-    monkeypatch.setattr(_training, "CHECK_REVERTS", False)
+    monkeypatch.setattr(_start_check, "HOLDOUT_MIN_SAMPLES", 10**6)
+    monkeypatch.setattr(_start_check, "CHECK_TOLERANCE", np.inf)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         trained = _fit(X, n_clusters=2)
@@ -108,7 +111,7 @@ def test_training_that_lowers_its_objective_keeps_its_weights():
     # Training lowers the clusters' spread in the unit-volume metric by more
     # than a tenth (the objective is its logarithm) ...
     assert check.trained_objective < check.initial_objective - 0.1
-    kernel = model._merger_weights["kernel_embed"]
+    kernel = model.merger_weights_["kernel_embed"]
     assert check.trained_objective == pytest.approx(
         partition_objective(X, model.labels_, kernel, 0.3), rel=1e-9
     )
@@ -179,7 +182,7 @@ def test_many_clusters_are_checked_on_the_training_samples(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = _fit(X, merge_cost=merge_cost, n_clusters=n_clusters)
-        monkeypatch.setattr(_training, "HOLDOUT_MIN_SAMPLES", 10**6)
+        monkeypatch.setattr(_start_check, "HOLDOUT_MIN_SAMPLES", 10**6)
         unchecked = _fit(X, merge_cost=merge_cost, n_clusters=n_clusters)
     check = model.start_check_
     assert check.held_out == held_out
@@ -204,13 +207,13 @@ def test_a_small_threshold_is_checked_on_the_training_samples(
     # once, on every sample; a large one trains without them first.
     X, _ = make_blobs(260, centers=4, n_features=3, random_state=1)
     trainings = []
-    run_steps = _training._run_steps
+    step_through_trees = criterion_base.step_through_trees
 
     def counted(criterion, X_trained, *args, **kwargs):
         trainings.append(X_trained.shape[0])
-        return run_steps(criterion, X_trained, *args, **kwargs)
+        return step_through_trees(criterion, X_trained, *args, **kwargs)
 
-    monkeypatch.setattr(_training, "_run_steps", counted)
+    monkeypatch.setattr(criterion_base, "step_through_trees", counted)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = _fit(X, n_clusters=None, distance_threshold=threshold)
@@ -241,12 +244,14 @@ def test_one_far_outlier_does_not_stop_training():
 def test_exact_duplicates_leave_nothing_to_learn(merge_cost):
     # Five points, sixty copies each: the clusters are points, and the Ward
     # engine's merges of copies cost rounding error (about 1e-15), not zero.
-    # Training stops at once, with no step and no warning.
+    # Training stops at once, with no step and no warning: one iteration,
+    # the tree that showed it.
     X, _ = make_blobs(300, centers=3, n_features=3, random_state=2)
     X = np.repeat(X[:5], 60, axis=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model = _fit(X, merge_cost=merge_cost, n_clusters=5)
-    assert model.n_iter_ == 0 and model.start_check_ is None
+    assert model.n_iter_ == 1 and model.loss_curve_ == []
+    assert model.start_check_ is None
     assert len(np.unique(model.labels_)) == 5
     np.testing.assert_array_equal(model.labels_, np.repeat(np.arange(5), 60))

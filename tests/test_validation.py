@@ -377,8 +377,8 @@ def test_unusual_valid_input_gives_valid_tree(X, max_iter):
     assert model.n_clusters_ == 2
     # Training stops early only when the flat clusters have no spread to learn
     # from (constant data, or two samples cut into two clusters).
-    assert model.n_iter_ <= max_iter
-    assert len(model.loss_curve_) == model.n_iter_
+    # A fit that keeps its starting weights counts the tree it judged.
+    assert model.n_iter_ == max(len(model.loss_curve_), min(max_iter, 1)) <= max_iter
     assert all(np.isfinite(model.loss_curve_))
 
 

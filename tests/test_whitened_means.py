@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
 from sklearn_rae._cut import cut_linkage
-from sklearn_rae.criteria import whitened_means
+from sklearn_rae.criteria import Refinement, whitened_means
 from sklearn_rae.criteria.whitened_means import (
     diagonal_shrinkage,
     inverse_square_root,
@@ -172,7 +172,7 @@ def test_correlated_classes_keep_the_shared_covariance(loader):
     _, kernel_embed, _ = isotropic_partition(centred, y)
     assert not looks_spherical(centred @ kernel_embed, y)
     refined, _, _, kind = refine_clusters(centred, y)
-    assert kind == "shared covariance"
+    assert kind is Refinement.SHARED_COVARIANCE
     np.testing.assert_array_equal(refined, refine_partition(centred, y)[0])
 
 
@@ -205,7 +205,7 @@ def test_overlapping_spherical_clusters_score_as_kmeans(monkeypatch):
     monkeypatch.setattr(
         whitened_means,
         "refine_clusters",
-        lambda X, labels: (*refine_partition(X, labels), "shared covariance"),
+        lambda X, labels: (*refine_partition(X, labels), Refinement.SHARED_COVARIANCE),
     )
     shared_covariance = adjusted_rand_score(y, _fit(X, 2).labels_)
     assert ours > shared_covariance + 0.03

@@ -16,12 +16,25 @@ Adding a criterion is one module with one subclass, plus one line in
 
 from __future__ import annotations
 
+from enum import Enum
+
 import numpy as np
 
+from .._training import step_through_trees
 from ..engines.node_costs import NodeCosts
 from ..engines.tree import Engine, Tree
 
-__all__ = ["Criterion", "Trainer"]
+__all__ = ["Criterion", "Refinement", "Trainer"]
+
+
+class Refinement(Enum):
+    """How a criterion refined its final flat clusters (:meth:`Criterion.refine`)."""
+
+    #: Lloyd's algorithm in the unit-free metric: the clusters were found
+    #: spherical there, as k-means assumes.
+    ISOTROPIC = "isotropic"
+    #: The classification EM of a mixture with one shared covariance.
+    SHARED_COVARIANCE = "shared covariance"
 
 
 class Trainer:
@@ -32,6 +45,9 @@ class Trainer:
     criterion's :attr:`Criterion.trains_on_cut` says whether the step also
     takes the marks of the merges below the flat cut.
     """
+
+    #: The last sentence of a divergence warning: what the user can change.
+    divergence_advice = "Lower learning_rate or standardise the data."
 
     def weights(self) -> dict[str, np.ndarray]:
         """The current weights (not copies: a step replaces the arrays)."""
@@ -99,27 +115,73 @@ class Criterion:
     replays_merges = True
     ordered_children = False
 
-    #: Most training steps the criterion takes, whatever ``max_iter`` (None:
-    #: no limit of its own).
-    max_steps = None
-    #: Whether every step trains on the same batch (drawn once), as exact
-    #: steps need, rather than on a new one.
-    fixed_batch = False
-    #: Whether training ends with the start check of
-    #: :func:`sklearn_rae._training.check_start`: the trained weights' tree
-    #: objective against the initial weights', on one fixed sample. Needs
-    #: :meth:`tree_objective`.
-    checks_start = False
-
     def __init__(self, shrinkage: float = 0.3, start: str = "identity"):
         self.shrinkage = float(shrinkage)
         self.start = start
+
+    def __eq__(self, other):
+        # Criteria are values: the same class with the same options.
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self):
+        return hash((type(self), tuple(sorted(vars(self).items()))))
+
+    def __repr__(self):
+        options = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
+        return f"{type(self).__name__}({options})"
 
     def initial_weights(
         self, X: np.ndarray, random_state: np.random.RandomState
     ) -> dict[str, np.ndarray]:
         """The merge encoder's weights before training on ``X``, as arrays."""
         raise NotImplementedError
+
+    def n_steps(self, max_iter: int) -> int:
+        """The most steps :meth:`fit_weights` takes: ``max_iter`` by default."""
+        return max_iter
+
+    def fit_weights(self, X: np.ndarray, weights, settings, progress=None):
+        """Fit the weights on ``X`` from ``weights``: Adam's steps by default.
+
+        The step of :func:`sklearn_rae._training.train` that a criterion
+        fills in. By default, :meth:`gradient_steps`; a criterion with exact
+        steps, or one that checks its training, overrides it.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        weights : dict of ndarray
+            The initial weights.
+        settings : TrainingSettings
+            At most :meth:`n_steps` steps, the cut, batches, random state.
+        progress : TrainingProgress or None
+
+        Returns
+        -------
+        TrainingResult
+        """
+        return self.gradient_steps(X, weights, settings, progress)
+
+    def gradient_steps(self, X: np.ndarray, weights, settings, progress=None):
+        """Adam's steps from ``weights`` with :meth:`make_trainer`'s trainer.
+
+        Each step on a new batch's tree
+        (:func:`sklearn_rae._training.step_through_trees`).
+        """
+        trainer = self.make_trainer(weights, settings.learning_rate)
+        if progress is not None:
+            # Counted from here, after the trainer (which may import
+            # TensorFlow) is made.
+            progress.started()
+        return step_through_trees(self, X, trainer, weights, settings, progress)
+
+    def merge_edges(self, tree: Tree) -> tuple[np.ndarray, np.ndarray] | None:
+        """The two samples at the ends of each merge's spanning-tree edge.
+
+        For a criterion whose trees follow a spanning tree (the boundary
+        criterion's); None for the others.
+        """
+        return tree.boundary_edges or None
 
     def node_costs(
         self, weights: dict[str, np.ndarray], state: dict[str, np.ndarray]
@@ -183,7 +245,7 @@ class Criterion:
 
         ``below_cut`` marks the merges below the flat cut (1.0) for a
         criterion that :attr:`trains_on_cut`. What the start check compares
-        (:attr:`checks_start`).
+        (:mod:`sklearn_rae._start_check`).
         """
         raise NotImplementedError
 
@@ -266,8 +328,8 @@ class Criterion:
 
         Called once on the final tree cut into a number of clusters; returns
         ``(weights, tree, kind)``: ``tree``'s cut into as many clusters is
-        the refined partition, ``kind`` names the refinement (a few words,
-        kept as :attr:`FittedTree.refinement
+        the refined partition, ``kind`` the :class:`Refinement` (kept as
+        :attr:`FittedTree.refinement
         <sklearn_rae._fitted_tree.FittedTree.refinement>`).
         """
         return None

@@ -28,6 +28,7 @@ from .._numeric import (
     within_residuals,
 )
 from .._prediction import NodeIndex
+from .._start_check import checked_training
 from ..engines.tree import cut_linkage
 from .base import Criterion
 
@@ -186,8 +187,15 @@ class EmbeddedCriterion(Criterion):
     weight_memory_factors = {"train": 18, "build": 3}
     trains_on_cut = True
     log_objective = True
-    #: Adam's steps on noisy batches can end above where they started.
-    checks_start = True
+
+    def fit_weights(self, X, weights, settings, progress=None):
+        """Adam's steps, checked against their start.
+
+        Adam's steps on noisy batches can end above where they started:
+        :func:`sklearn_rae._start_check.checked_training` keeps the initial
+        weights where they do.
+        """
+        return checked_training(self, X, weights, settings, progress)
 
     def initial_weights(self, X, random_state):
         weights = init_embedding_weights(X.shape[1], random_state)
@@ -237,7 +245,9 @@ class EmbeddedCriterion(Criterion):
 
     def tree_objective(self, weights, X, tree, below_cut=None):
         """:func:`embedded_pairs_objective` of ``tree``'s merges below the cut."""
-        difference, factor = merge_code_differences(X, tree.linkage, *tree.codes)
+        difference, factor = merge_code_differences(
+            X, tree.linkage, *tree.boundary_edges
+        )
         if below_cut is not None:
             factor = factor * below_cut
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

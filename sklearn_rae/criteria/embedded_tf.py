@@ -104,11 +104,11 @@ class EmbeddingTrainer(Trainer):
     def step(self, X, tree, below_cut=None) -> float:
         """One Adam step; returns the objective before it.
 
-        ``tree.codes`` are the boundary samples of the boundary criterion's
+        ``tree.boundary_edges`` are the boundary samples of the boundary criterion's
         merges (none for the learned metric).
         """
         loss, gradients = self.loss_and_gradients(
-            X, tree.linkage, below_cut, *tree.codes
+            X, tree.linkage, below_cut, *tree.boundary_edges
         )
         self._weights = self.optimizer.apply(self._weights, gradients)
         return loss

@@ -21,7 +21,7 @@ diagonal rather than a multiple of the identity, and starting from
 
 A few exact steps on one batch (all samples up to 4,000) settle the metric
 (they can cycle between near equal partitions, so at most
-:attr:`WhitenedMeansCriterion.max_steps` are taken). The final tree over all
+:data:`MAX_EXACT_STEPS` are taken). The final tree over all
 samples is then *refined*: the flat clusters are improved by the same
 coordinate descent on the partition (each sample moved to the cluster whose
 mean is nearest in the re-estimated metric, as Lloyd's algorithm moves them
@@ -52,10 +52,11 @@ from .._numeric import (
     number_by_first_appearance,
     within_residuals,
 )
+from .._training import FixedBatch, step_through_trees
 from ..engines.graph import GRAPH
 from ..engines.tree import cut_linkage
 from ..engines.ward import WARD, partitioned_ward_tree
-from .base import Trainer
+from .base import Refinement, Trainer
 from .embedded import EmbeddedCriterion, column_scales, same_partition
 from .learned_metric import LearnedMetricNodeCosts
 
@@ -80,8 +81,11 @@ REFINEMENT_ROUNDS = 20
 ISOTROPIC_ROUNDS = 100
 #: The sphericity test accepts eigenvalue ratios up to this factor beyond the
 #: Marchenko-Pastur edges of a spherical sample (fixed before it was measured,
-#: not tuned: ``docs/default_experiments.md``, fourth round).
+#: not tuned: ``docs/design.md``).
 SPHERICITY_MARGIN = 1.5
+#: Exact steps settle within a few; more can cycle between near-equal
+#: partitions.
+MAX_EXACT_STEPS = 3
 
 
 def diagonal_shrinkage(residuals: np.ndarray) -> float:
@@ -276,16 +280,21 @@ def refine_clusters(X: np.ndarray, labels: np.ndarray):
     where its clusters pass :func:`looks_spherical`, otherwise the
     classification EM with the shared covariance (:func:`refine_partition`).
     Returns ``(labels, kernel_embed, n_moves, kind)``, ``kind`` the
-    refinement kept: ``"isotropic"`` or ``"shared covariance"``.
+    :class:`~sklearn_rae.criteria.base.Refinement` kept.
     """
     isotropic, kernel_embed, n_moves = isotropic_partition(X, labels)
     if looks_spherical(X @ kernel_embed, isotropic):
-        return isotropic, kernel_embed, n_moves, "isotropic"
-    return (*refine_partition(X, labels), "shared covariance")
+        return isotropic, kernel_embed, n_moves, Refinement.ISOTROPIC
+    return (*refine_partition(X, labels), Refinement.SHARED_COVARIANCE)
 
 
 class ExactMetricTrainer(Trainer):
     """Exact steps: the embedding that minimises the objective for the cut."""
+
+    divergence_advice = (
+        "The exact steps did not settle on these clusters; no learning_rate "
+        "changes them."
+    )
 
     def __init__(self, weights):
         self._weights = dict(weights)
@@ -336,12 +345,6 @@ class WhitenedMeansCriterion(EmbeddedCriterion):
     name = "whitened_means"
     engine = WARD
     graph_engine = GRAPH
-    #: Exact steps settle within a few; more can cycle between near-equal
-    #: partitions.
-    max_steps = 3
-    fixed_batch = True
-    #: Exact steps, not Adam's: no start check.
-    checks_start = False
     #: batch_size="auto": every set of up to 4,000 samples trains on all its
     #: samples, so that the fit does not depend on the random state (a 4,000
     #: sample distance matrix for Ward's tree is 64 MB).
@@ -358,8 +361,28 @@ class WhitenedMeansCriterion(EmbeddedCriterion):
     def wide_data_warning(self, n_features, max_iter):
         return None
 
-    def make_trainer(self, weights, learning_rate):
-        return ExactMetricTrainer(weights)
+    def n_steps(self, max_iter):
+        return min(max_iter, MAX_EXACT_STEPS)
+
+    def fit_weights(self, X, weights, settings, progress=None):
+        """At most :data:`MAX_EXACT_STEPS` exact steps on one batch.
+
+        Each step cuts the batch's tree and whitens the flat clusters'
+        shrunk scatter (:class:`ExactMetricTrainer`); training stops when
+        the partition repeats (:class:`PartitionRepeats`). No start check:
+        an exact step cannot overshoot as Adam's can.
+        """
+        if progress is not None:
+            progress.started()
+        return step_through_trees(
+            self,
+            X,
+            ExactMetricTrainer(weights),
+            weights,
+            settings,
+            progress,
+            batches=FixedBatch(X.shape[0], settings),
+        )
 
     def convergence_check(self, X):
         return PartitionRepeats()

@@ -322,14 +322,14 @@ def build_spanning_tree(criterion, weights, X, adjacency=None) -> Tree:
 
     The spanning tree is that of ``criterion.embed(weights, X, center=0)``
     (or of ``adjacency``, with the edges measured there); the tree's
-    ``codes`` are the samples at the two ends of each merge's edge.
+    ``boundary_edges`` are the samples at the two ends of each merge's edge.
     """
     embedded = criterion.embed(weights, X, center=0.0)
     first, second, n_graph_edges = spanning_edges(embedded, adjacency)
     tree, edges = boundary_tree(
         embedded, first, second, n_graph_edges, criterion.loss_scale(weights)
     )
-    return tree._replace(codes=(first[edges], second[edges]))
+    return tree._replace(boundary_edges=(first[edges], second[edges]))
 
 
 # Bytes per stored edge of a user's graph: its COO copy, the weighted CSR

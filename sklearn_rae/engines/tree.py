@@ -41,16 +41,16 @@ class Tree(NamedTuple):
     losses : ndarray of shape (n_samples - 1,)
         Each merge's contribution to the tree objective that training
         minimises.
-    codes : tuple of ndarray
-        What training needs of the tree besides its merges: nothing for most
-        engines; the spanning-tree engine gives the two boundary samples of
-        each merge.
+    boundary_edges : tuple of ndarray
+        The spanning-tree engine's ``(first, second)``: the two samples at
+        the ends of the edge each merge crossed (each merge's boundary
+        points). Empty for the other engines.
     """
 
     linkage: np.ndarray
     costs: np.ndarray
     losses: np.ndarray
-    codes: tuple = ()
+    boundary_edges: tuple = ()
 
 
 def infinite_tree(n_merges: int) -> Tree:
