@@ -1,7 +1,7 @@
 """Where a tree is cut into flat clusters: one object that everyone asks.
 
 ``n_clusters`` (a number or ``"auto"``) or ``distance_threshold`` says where
-the estimator's tree is cut. :class:`Cut` turns that into the flat labels of
+the estimator's tree is cut. :class:`CutRule` turns that into the flat labels of
 a tree, the marks of the merges below the cut that training minimises, and
 the height that separates the clusters in a dendrogram.
 """
@@ -15,11 +15,11 @@ import numpy as np
 from ._choose_k import NClustersChoice, choose_n_clusters
 from .engines.tree import cut_linkage
 
-__all__ = ["Cut", "CutResult", "cut_height", "cut_linkage"]
+__all__ = ["CutRule", "FlatClusters", "cut_height", "cut_linkage"]
 
 
 @dataclass(frozen=True)
-class CutResult:
+class FlatClusters:
     """The flat clusters of one tree.
 
     Attributes
@@ -28,7 +28,7 @@ class CutResult:
         Consecutive integers from 0, numbered by first appearance.
     n_clusters : int
         How many clusters there are.
-    path : NClustersChoice or None
+    n_clusters_choice : NClustersChoice or None
         With ``n_clusters="auto"``, how the number was chosen: every
         candidate's persistence and BIC, the range searched and the warning
         to issue, if any.
@@ -36,7 +36,7 @@ class CutResult:
 
     labels: np.ndarray
     n_clusters: int
-    path: NClustersChoice | None = None
+    n_clusters_choice: NClustersChoice | None = None
 
     @property
     def n_merges_below(self) -> int:
@@ -45,7 +45,7 @@ class CutResult:
 
 
 @dataclass(frozen=True)
-class Cut:
+class CutRule:
     """A cut of a tree by ``n_clusters`` (an int or ``"auto"``) or a threshold.
 
     Exactly one of the two is set; the estimator validates that.
@@ -66,19 +66,19 @@ class Cut:
             return None
         return int(self.n_clusters)
 
-    def apply(self, linkage: np.ndarray, X: np.ndarray) -> CutResult:
+    def apply(self, linkage: np.ndarray, X: np.ndarray) -> FlatClusters:
         """The flat clusters of the tree ``linkage`` over ``X``."""
-        path = None
+        choice = None
         n_clusters = self.n_clusters
         if self.is_auto:
-            path = choose_n_clusters(X, linkage)
-            n_clusters = path.n_clusters
+            choice = choose_n_clusters(X, linkage)
+            n_clusters = choice.n_clusters
         labels = cut_linkage(
             linkage, n_clusters=n_clusters, distance_threshold=self.distance_threshold
         )
-        return CutResult(labels, int(labels.max()) + 1, path)
+        return FlatClusters(labels, int(labels.max()) + 1, choice)
 
-    def refined(self, linkage: np.ndarray, flat: CutResult) -> CutResult:
+    def refined(self, linkage: np.ndarray, flat: FlatClusters) -> FlatClusters:
         """The cut of a refined tree into ``flat``'s number of clusters.
 
         The refined tree's cut into that many clusters is the refined
@@ -86,9 +86,9 @@ class Cut:
         refinement are kept.
         """
         labels = cut_linkage(linkage, n_clusters=flat.n_clusters)
-        return CutResult(labels, int(labels.max()) + 1, flat.path)
+        return FlatClusters(labels, int(labels.max()) + 1, flat.n_clusters_choice)
 
-    def in_costs(self, criterion) -> Cut:
+    def in_costs(self, criterion) -> CutRule:
         """This cut with its ``distance_threshold`` in ``criterion``'s costs.
 
         A threshold is given in the heights of the exported linkage matrix
@@ -97,9 +97,13 @@ class Cut:
         """
         if self.distance_threshold is None:
             return self
-        return Cut(distance_threshold=criterion.cost_of_height(self.distance_threshold))
+        return CutRule(
+            distance_threshold=criterion.cost_of_height(self.distance_threshold)
+        )
 
-    def fixed_on(self, X: np.ndarray, linkage: np.ndarray, finite: bool = True) -> Cut:
+    def fixed_on(
+        self, X: np.ndarray, linkage: np.ndarray, finite: bool = True
+    ) -> CutRule:
         """This cut with ``"auto"`` replaced by the number chosen on one tree.
 
         Training cuts every step's tree at the number chosen on its first; a
@@ -108,7 +112,9 @@ class Cut:
         """
         if not self.is_auto:
             return self
-        return Cut(n_clusters=choose_n_clusters(X, linkage).n_clusters if finite else 1)
+        return CutRule(
+            n_clusters=choose_n_clusters(X, linkage).n_clusters if finite else 1
+        )
 
     def below_cut(self, linkage: np.ndarray, n_samples: int) -> np.ndarray:
         """1.0 for the merges of ``linkage`` below the cut, 0.0 above.

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._connectivity import connectivity_graph
-from ._cut import Cut
+from ._cut import CutRule
 from ._dask import is_dask_collection, predict_dask
 from ._fitting import FitContext, FitResult
 from ._likelihood import mixture_log_likelihood, mixture_n_parameters
@@ -289,7 +289,7 @@ class RecursiveAutoencoderClustering(FittedMergerMixin, ClusterMixin, BaseEstima
                     f"{name} must be an int, not a bool: got {name}="
                     f"{getattr(self, name)!r}."
                 )
-        cut = Cut(self.n_clusters, self.distance_threshold)
+        cut = CutRule(self.n_clusters, self.distance_threshold)
         X = self._validate_samples(X, reset=True, ensure_min_samples=2)
         n_samples = X.shape[0]
         if cut.fixed_n_clusters is not None and cut.fixed_n_clusters > n_samples:
@@ -330,13 +330,13 @@ class RecursiveAutoencoderClustering(FittedMergerMixin, ClusterMixin, BaseEstima
         self._node_labels = fitted.node_labels
         self._mixture = fitted.mixture
         self._predictor = None
-        if flat.path is None:
+        if flat.n_clusters_choice is None:
             for attribute in ("cut_n_clusters_", "cut_persistence_", "cut_bic_"):
                 self.__dict__.pop(attribute, None)
         else:
-            self.cut_n_clusters_ = flat.path.candidates
-            self.cut_persistence_ = flat.path.persistence
-            self.cut_bic_ = flat.path.bic
+            self.cut_n_clusters_ = flat.n_clusters_choice.candidates
+            self.cut_persistence_ = flat.n_clusters_choice.persistence
+            self.cut_bic_ = flat.n_clusters_choice.bic
         self.merge_cost_ = criterion.name
         for merge_cost in MERGE_COSTS.values():
             for attribute in merge_cost.attributes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cut import CutResult
+from ._cut import FlatClusters
 from ._likelihood import tied_mixture
 from ._numeric import finite, leaf_state, overflow_error
 from ._progress import report_tree_build
@@ -35,7 +35,7 @@ class FittedTree:
         change the trained ones).
     tree : Tree
         The linkage matrix, costs and losses.
-    cut : CutResult
+    cut : FlatClusters
         The flat clusters and, with ``"auto"``, every candidate cut.
     node_state : dict of ndarray
         States of the training samples and of the merged nodes below the cut
@@ -51,7 +51,13 @@ class FittedTree:
     """
 
     def __init__(
-        self, criterion, weights: dict, tree: Tree, cut: CutResult, X, refinement=None
+        self,
+        criterion,
+        weights: dict,
+        tree: Tree,
+        cut: FlatClusters,
+        X,
+        refinement=None,
     ):
         self.criterion = criterion
         self.refinement = refinement
@@ -66,7 +72,7 @@ class FittedTree:
         if self._replayed is None:
             criterion, tree, flat = self.criterion, self.tree, self.cut
             self._replayed = replay_forest(
-                criterion.node_costs(self.weights, leaf_state(self._X)),
+                criterion.merge_state(self.weights, leaf_state(self._X)),
                 tree.linkage,
                 tree.costs,
                 flat.n_merges_below if criterion.replays_merges else 0,

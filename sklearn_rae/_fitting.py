@@ -31,7 +31,7 @@ class FitContext:
 
     Attributes
     ----------
-    cut : Cut
+    cut : CutRule
         Where the trees are cut (``n_clusters`` or ``distance_threshold``).
     adjacency : sparse matrix or None
         The symmetric connectivity graph over the samples, or None.
@@ -186,7 +186,7 @@ def _with_tree(criterion, training, X, cut, adjacency, verbose) -> FitResult:
     fitted = fit_tree(
         criterion, training.weights, X, cut=cut, adjacency=adjacency, verbose=verbose
     )
-    choice = fitted.cut.path
+    choice = fitted.cut.n_clusters_choice
     if choice is not None and choice.message is not None:
         training.warnings.append((UserWarning, choice.message))
     return FitResult(criterion, training, fitted)

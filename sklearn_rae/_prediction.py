@@ -21,7 +21,7 @@ __all__ = ["CostPredictor", "NodeIndex"]
 class CostPredictor:
     """Labels by comparing each new sample with every node below the cut.
 
-    Costs are evaluated by the criterion's node costs in blocks of about four
+    Costs are evaluated by the criterion's merge state in blocks of about four
     million. Raises ``FloatingPointError`` when they are not finite.
     """
 
@@ -42,7 +42,7 @@ class CostPredictor:
         # One object for the nodes and the new leaves: the nodes' terms are
         # computed once.
         with np.errstate(over="ignore", invalid="ignore"):
-            return self.criterion.node_costs(
+            return self.criterion.merge_state(
                 self.weights, concat_states(self.node_state, leaf_state(X))
             )
 

@@ -97,7 +97,7 @@ class TrainingSettings:
 
     Attributes
     ----------
-    cut : Cut
+    cut : CutRule
         Where each step's tree is cut (in the criterion's costs), for a
         criterion that trains below it.
     max_iter : int
@@ -141,7 +141,7 @@ class TrainingResult:
         whose fit makes one and training that took a step.
     outcome : TrainingOutcome
         How training ended.
-    training_cut : Cut or None
+    training_cut : CutRule or None
         The cut the steps' trees were cut at (for ``"auto"``, the number of
         clusters chosen on the first tree), None before a step.
     """

@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_rae import RecursiveAutoencoderClustering
-from sklearn_rae._cut import Cut
+from sklearn_rae._cut import CutRule
 from sklearn_rae._estimator import DEFAULT_MERGE_COST
 from sklearn_rae._fitting import SingleCriterion
 from sklearn_rae._merger import build_merger
@@ -25,7 +25,7 @@ from sklearn_rae.criteria.embedded import (
 from sklearn_rae.criteria.embedded_tf import EmbeddingTrainer
 from sklearn_rae.criteria.learned_metric import (
     LearnedMetricCriterion,
-    LearnedMetricNodeCosts,
+    LearnedMetricMergeState,
 )
 from sklearn_rae.engines.greedy import greedy_linkage
 
@@ -59,7 +59,7 @@ def test_pair_costs_are_ward_in_the_embedding():
     n, d = 7, 3
     weights = _metric_weights(d, 0)
     state = _random_state(n, d, 1)
-    criterion = LearnedMetricNodeCosts(weights, state)
+    criterion = LearnedMetricMergeState(weights, state)
     L, mean, size = weights["kernel_embed"], state["mean"], state["size"]
     expected = np.array(
         [
@@ -101,7 +101,7 @@ def test_the_keras_merger_reconstructs_two_leaves_at_their_merge_cost():
     np.testing.assert_allclose(h, (a + b) @ L / 2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(o, np.hstack([h, h]), rtol=1e-5, atol=1e-6)
     state = leaf_state(np.vstack([a, b]))
-    cost = LearnedMetricNodeCosts(weights, state).pair_costs([0], [1])[0, 0]
+    cost = LearnedMetricMergeState(weights, state).pair_costs([0], [1])[0, 0]
     assert 0.5 * np.sum((o - c) ** 2) == pytest.approx(cost, rel=1e-5)
 
 
@@ -109,12 +109,12 @@ def test_merge_updates_match_a_fresh_criterion():
     n, d = 9, 4
     weights = _metric_weights(d, 4)
     X = np.random.RandomState(5).normal(size=(n, d))
-    criterion = LearnedMetricNodeCosts(weights, leaf_state(X))
+    criterion = LearnedMetricMergeState(weights, leaf_state(X))
     cost = criterion.pair_costs(np.array([1]), np.array([6]))[0, 0]
     # The loss is the cost scaled to an embedding of unit volume.
     volume = abs(np.linalg.det(weights["kernel_embed"])) ** (2 / d)
     assert criterion.merge(1, 6, cost) == pytest.approx(cost / volume)
-    fresh = LearnedMetricNodeCosts(weights, criterion.state)
+    fresh = LearnedMetricMergeState(weights, criterion.state)
     np.testing.assert_allclose(
         criterion.pair_costs(np.arange(n), np.arange(n)),
         fresh.pair_costs(np.arange(n), np.arange(n)),
@@ -127,7 +127,7 @@ def test_merge_updates_match_a_fresh_criterion():
 def test_identity_embedding_builds_scipy_ward_tree():
     X = np.random.RandomState(6).normal(size=(80, 3))
     weights = init_learned_metric_weights(3, None)
-    tree = greedy_linkage(LearnedMetricNodeCosts(weights, leaf_state(X)), len(X))
+    tree = greedy_linkage(LearnedMetricMergeState(weights, leaf_state(X)), len(X))
     expected = hierarchy.linkage(X, "ward")
     # SciPy's Ward height is sqrt(4 * cost) with the cost's factor 1/2.
     np.testing.assert_allclose(np.sqrt(4 * tree.linkage[:, 2]), expected[:, 2])
@@ -139,7 +139,7 @@ def test_identity_embedding_builds_scipy_ward_tree():
 def test_training_tree_from_scipy_is_the_engine_tree():
     X = np.random.RandomState(7).normal(size=(60, 4))
     weights = _metric_weights(4, 8)
-    ours = greedy_linkage(LearnedMetricNodeCosts(weights, leaf_state(X)), len(X))
+    ours = greedy_linkage(LearnedMetricMergeState(weights, leaf_state(X)), len(X))
     scipy_tree = _ward_tree(X, weights["kernel_embed"])
     np.testing.assert_allclose(scipy_tree.costs, ours.costs, rtol=1e-9)
     np.testing.assert_array_equal(
@@ -293,7 +293,7 @@ def test_distance_threshold_scales_to_mini_batches():
     model.fit(X)
     batch = X[np.random.RandomState(0).choice(600, 200, replace=False)]
     batch_tree = RecursiveAutoencoderClustering(n_clusters=4, max_iter=0).fit(batch)
-    cut = Cut(model.n_clusters, model.distance_threshold)
+    cut = CutRule(model.n_clusters, model.distance_threshold)
     below = cut.below_cut(batch_tree.linkage_matrix_, len(X))
     # About the same number of clusters as the full tree's cut (4).
     assert 2 <= len(batch) - below.sum() <= 7

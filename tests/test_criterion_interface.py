@@ -18,7 +18,7 @@ from sklearn_rae._numeric import center_of
 from sklearn_rae._prediction import NodeIndex
 from sklearn_rae._registry import MERGE_COSTS, get_criterion
 from sklearn_rae.criteria import Criterion
-from sklearn_rae.criteria.learned_metric import LearnedMetricNodeCosts
+from sklearn_rae.criteria.learned_metric import LearnedMetricMergeState
 from sklearn_rae.engines.graph import GRAPH
 from sklearn_rae.engines.ward import WARD
 
@@ -37,8 +37,8 @@ class PlainWardCriterion(Criterion):
         X = np.asarray(X, dtype=np.float64)
         return X - (center_of(X) if center is None else center)
 
-    def node_costs(self, weights, state):
-        return LearnedMetricNodeCosts(weights, state)
+    def merge_state(self, weights, state):
+        return LearnedMetricMergeState(weights, state)
 
     def predictor(self, weights, node_state, node_labels, n_leaves):
         return NodeIndex(self, weights, node_state, node_labels, n_leaves)
@@ -79,7 +79,7 @@ def test_registration_is_accepted_and_removed_again(plain_ward):
 
 def test_registration_refuses_what_is_not_a_criterion():
     with pytest.raises(TypeError, match="subclass of Criterion"):
-        register_criterion(LearnedMetricNodeCosts)
+        register_criterion(LearnedMetricMergeState)
 
     class Nameless(Criterion):
         pass

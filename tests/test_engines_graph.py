@@ -15,25 +15,25 @@ from sklearn_rae._connectivity import (
 )
 from sklearn_rae._cut import cut_linkage
 from sklearn_rae._numeric import leaf_state
-from sklearn_rae.criteria.cumulative import CumulativeNodeCosts, init_merger_weights
-from sklearn_rae.criteria.learned_metric import LearnedMetricNodeCosts
+from sklearn_rae.criteria.cumulative import CumulativeMergeState, init_merger_weights
+from sklearn_rae.criteria.learned_metric import LearnedMetricMergeState
 from sklearn_rae.engines import graph as graph_engine
 from sklearn_rae.engines.greedy import greedy_linkage, replay_forest
-from sklearn_rae.engines.node_costs import NodeCosts
+from sklearn_rae.engines.merge_state import MergeState
 from sklearn_rae.engines.tree import slot_linkage
 
 
-def _graph_linkage(node_costs, n, adjacency):
+def _graph_linkage(merge_state, n, adjacency):
     """The engine's tree along ``adjacency``, made symmetric as a fit makes it."""
-    return graph_engine.graph_linkage(node_costs, n, symmetric_adjacency(adjacency, n))
+    return graph_engine.graph_linkage(merge_state, n, symmetric_adjacency(adjacency, n))
 
 
 def _criterion(X, seed=0):
     weights = init_merger_weights(X.shape[1], np.random.RandomState(seed))
-    return CumulativeNodeCosts(weights, leaf_state(X))
+    return CumulativeMergeState(weights, leaf_state(X))
 
 
-class _OuterOnly(NodeCosts):
+class _OuterOnly(MergeState):
     """Node costs without the element-wise or batched methods (the defaults)."""
 
     def __init__(self, criterion):
@@ -310,7 +310,7 @@ def test_pair_costs_paired_is_the_diagonal_of_pair_costs():
     )
 
 
-class _MidpointCriterion(NodeCosts):
+class _MidpointCriterion(MergeState):
     """Squared distance between nodes; a merged node is the midpoint.
 
     Not monotone: a merged node can be cheaper to merge than pairs that were
@@ -360,7 +360,7 @@ def test_batched_chain_undoes_overtaken_merges_exactly():
     np.testing.assert_array_equal(tree.costs, sequential.costs)
 
 
-class _OneAtATime(NodeCosts):
+class _OneAtATime(MergeState):
     """Node costs with element-wise costs but without the batched methods.
 
     Graph linkage then merges a chain one pair at a time with the same cost
@@ -381,7 +381,7 @@ class _OneAtATime(NodeCosts):
         return self.criterion.merge(first, second, cost)
 
 
-class _CountingLearnedMetric(LearnedMetricNodeCosts):
+class _CountingLearnedMetric(LearnedMetricMergeState):
     """The learned-metric node costs counting batched calls and undos."""
 
     def __init__(self, weights, state):
@@ -417,7 +417,7 @@ def test_batched_chain_matches_one_merge_at_a_time_learned_metric(seed, n, d, re
     batched = _CountingLearnedMetric(weights, leaf_state(X))
     tree = _graph_linkage(batched, n, chain_adjacency(n))
     sequential = _graph_linkage(
-        _OneAtATime(LearnedMetricNodeCosts(weights, leaf_state(X))),
+        _OneAtATime(LearnedMetricMergeState(weights, leaf_state(X))),
         n,
         chain_adjacency(n),
     )
@@ -438,10 +438,10 @@ def test_batched_chain_with_all_costs_tied():
     X = np.ones((n, 3))
     weights = {"kernel_embed": np.eye(3)}
     tree = _graph_linkage(
-        LearnedMetricNodeCosts(weights, leaf_state(X)), n, chain_adjacency(n)
+        LearnedMetricMergeState(weights, leaf_state(X)), n, chain_adjacency(n)
     )
     sequential = _graph_linkage(
-        _OneAtATime(LearnedMetricNodeCosts(weights, leaf_state(X))),
+        _OneAtATime(LearnedMetricMergeState(weights, leaf_state(X))),
         n,
         chain_adjacency(n),
     )

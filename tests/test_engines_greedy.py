@@ -8,17 +8,17 @@ from sklearn.metrics import adjusted_rand_score
 
 from sklearn_rae._cut import cut_linkage
 from sklearn_rae._numeric import leaf_state
-from sklearn_rae.criteria.cumulative import CumulativeNodeCosts
+from sklearn_rae.criteria.cumulative import CumulativeMergeState
 from sklearn_rae.engines.greedy import (
     estimate_linkage_memory,
     greedy_linkage,
     replay_forest,
 )
-from sklearn_rae.engines.node_costs import NodeCosts
+from sklearn_rae.engines.merge_state import MergeState
 
 
 def seed_tree(X, weights):
-    return greedy_linkage(CumulativeNodeCosts(weights, leaf_state(X)), len(X))
+    return greedy_linkage(CumulativeMergeState(weights, leaf_state(X)), len(X))
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -63,7 +63,7 @@ def test_cumulative_losses_sum_to_root_score():
     assert np.all(tree.losses >= 0)
 
 
-class WardCriterion(NodeCosts):
+class WardCriterion(MergeState):
     """Ward's cost as node costs, to test the engine against SciPy."""
 
     def __init__(self, X):

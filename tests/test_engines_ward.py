@@ -9,7 +9,7 @@ from sklearn_rae.criteria.cumulative import CumulativeCriterion
 from sklearn_rae.criteria.embedded import EmbeddedCriterion, init_embedding_weights
 from sklearn_rae.criteria.learned_metric import (
     LearnedMetricCriterion,
-    LearnedMetricNodeCosts,
+    LearnedMetricMergeState,
 )
 from sklearn_rae.engines.greedy import GREEDY, greedy_linkage, replay_forest
 from sklearn_rae.engines.ward import WARD, ward_memory_needs, ward_tree
@@ -43,7 +43,7 @@ def test_vector_tree_is_the_cached_engine_tree(seed):
     X = rng.normal(size=(n, d)) * rng.uniform(0.1, 10)
     weights = _weights(d, seed)
     tree = LEARNED_METRIC.build_tree(weights, X)
-    expected = greedy_linkage(LearnedMetricNodeCosts(weights, leaf_state(X)), n)
+    expected = greedy_linkage(LearnedMetricMergeState(weights, leaf_state(X)), n)
     assert tree.linkage.dtype == np.float64
     np.testing.assert_array_equal(
         tree.linkage[:, [0, 1, 3]], expected.linkage[:, [0, 1, 3]]
@@ -59,11 +59,11 @@ def test_replayed_forest_matches_the_cached_engine():
     X = rng.normal(size=(50, 3))
     weights = _weights(3, 4)
     ours = LEARNED_METRIC.build_tree(weights, X)
-    cached = greedy_linkage(LearnedMetricNodeCosts(weights, leaf_state(X)), len(X))
+    cached = greedy_linkage(LearnedMetricMergeState(weights, leaf_state(X)), len(X))
     labels = np.zeros(len(X), dtype=np.intp)
     states = [
         replay_forest(
-            LearnedMetricNodeCosts(weights, leaf_state(X)),
+            LearnedMetricMergeState(weights, leaf_state(X)),
             tree.linkage,
             tree.costs,
             len(X) - 4,

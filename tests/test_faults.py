@@ -339,7 +339,7 @@ def test_merger_is_float64_like_the_fitted_weights(merge_cost):
     np.testing.assert_allclose(c, expected_c, rtol=1e-12)
     # Two leaves' reconstruction error is their merge cost, as the estimator
     # computes it.
-    criterion = model._criterion.node_costs(
+    criterion = model._criterion.merge_state(
         model.merger_weights_,
         concat_states(model._node_state, leaf_state(np.vstack([a[:1], b[:1]]))),
     )

@@ -8,7 +8,7 @@ from seed_oracle import random_weights
 from sklearn_rae._adam import Adam
 from sklearn_rae._merger import build_merger, merger_weights
 from sklearn_rae._numeric import leaf_state
-from sklearn_rae.criteria.cumulative import CumulativeNodeCosts
+from sklearn_rae.criteria.cumulative import CumulativeMergeState
 from sklearn_rae.criteria.cumulative_tf import TreeTrainer
 from sklearn_rae.engines.greedy import greedy_linkage
 from sklearn_rae.engines.tree import merge_levels
@@ -44,7 +44,7 @@ def test_gradient_equals_seed_tape(seed):
     model = build_merger(weights, dtype="float32")  # the seed's network
     expected_loss, expected_gradients = seed_tape_gradient(X, model)
 
-    tree = greedy_linkage(CumulativeNodeCosts(weights, leaf_state(X)), len(X))
+    tree = greedy_linkage(CumulativeMergeState(weights, leaf_state(X)), len(X))
     trainer = TreeTrainer(weights, learning_rate=1e-3)
     loss, gradients = trainer.loss_and_gradients(X.astype(np.float64), tree.linkage)
 
@@ -81,7 +81,7 @@ def test_adam_step_lowers_the_objective_of_a_fixed_tree():
     rng = np.random.default_rng(4)
     X = rng.normal(size=(12, 3))
     weights = random_weights(3, rng)
-    tree = greedy_linkage(CumulativeNodeCosts(weights, leaf_state(X)), len(X))
+    tree = greedy_linkage(CumulativeMergeState(weights, leaf_state(X)), len(X))
     trainer = TreeTrainer(weights, learning_rate=1e-2)
     before = trainer.step(X, tree)
     after, _ = trainer.loss_and_gradients(X, tree.linkage)
@@ -93,7 +93,7 @@ def test_tree_levels_put_children_before_parents():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(30, 2))
     linkage = greedy_linkage(
-        CumulativeNodeCosts(random_weights(2, rng), leaf_state(X)), len(X)
+        CumulativeMergeState(random_weights(2, rng), leaf_state(X)), len(X)
     ).linkage
     order, bounds = merge_levels(linkage, len(linkage))
     n = len(X)

@@ -46,7 +46,7 @@ __all__ = [
     "build_parser",
     "main",
     "read_data",
-    "choose_n_clusters",
+    "n_clusters_for",
     "fit_model",
     "write_results",
     "print_summary",
@@ -382,7 +382,7 @@ def read_data(args: argparse.Namespace) -> Dataset:
     )
 
 
-def choose_n_clusters(data: Dataset, args: argparse.Namespace) -> int | str | None:
+def n_clusters_for(data: Dataset, args: argparse.Namespace) -> int | str | None:
     """``--n-clusters``, or the default for the data; None with a threshold."""
     if args.distance_threshold is not None:
         return None
@@ -400,7 +400,7 @@ def fit_model(data: Dataset, args: argparse.Namespace):
     """Fit a :class:`~sklearn_rae.RecursiveAutoencoderClustering` to the data."""
     from .. import RecursiveAutoencoderClustering
 
-    n_clusters = choose_n_clusters(data, args)
+    n_clusters = n_clusters_for(data, args)
     X = data.X
     if data.standardize:
         from sklearn.preprocessing import StandardScaler
@@ -522,7 +522,7 @@ def _run(args: argparse.Namespace) -> int:
     # its very end because the results cannot be written.
     cli_write.check_outputs(args.output_dir, OUTPUTS, args.input)
     data = read_data(args)
-    choose_n_clusters(data, args)  # refused before anything is printed
+    n_clusters_for(data, args)  # refused before anything is printed
     if (
         args.input is not None
         and args.standardize is None

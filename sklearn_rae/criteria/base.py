@@ -3,7 +3,7 @@
 A merge criterion says what merging two nodes costs and how its merge encoder
 is trained. One :class:`Criterion` subclass carries all of it, as
 scikit-learn's ``BaseLoss`` carries a loss: the node state and pair costs
-(:meth:`Criterion.node_costs`, or an embedding for the engines that need no
+(:meth:`Criterion.merge_state`, or an embedding for the engines that need no
 pair costs), the engine that builds its trees and that engine's memory, the
 initial weights and automatic hyper-parameters, the TensorFlow objective and
 its trainer, and how ``predict`` compares new samples with the fitted nodes.
@@ -21,7 +21,7 @@ from enum import Enum
 import numpy as np
 
 from .._training import step_through_trees
-from ..engines.node_costs import NodeCosts
+from ..engines.merge_state import MergeState
 from ..engines.tree import Engine, Tree
 
 __all__ = ["Criterion", "Refinement", "Trainer"]
@@ -183,9 +183,9 @@ class Criterion:
         """
         return tree.boundary_edges or None
 
-    def node_costs(
+    def merge_state(
         self, weights: dict[str, np.ndarray], state: dict[str, np.ndarray]
-    ) -> NodeCosts:
+    ) -> MergeState:
         """The node state and pair costs of nodes ``state`` under ``weights``.
 
         The greedy and graph engines merge with it, fit replays the merges
@@ -314,7 +314,7 @@ class Criterion:
         """What ``predict`` asks: ``predictor.predict(X)`` gives the labels.
 
         By default every node below the cut is priced against every new
-        sample with :meth:`node_costs` (see
+        sample with :meth:`merge_state` (see
         :class:`sklearn_rae._prediction.CostPredictor`).
         """
         from .._prediction import CostPredictor

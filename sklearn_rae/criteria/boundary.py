@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..engines.spanning import SPANNING
 from .embedded import EmbeddedCriterion
-from .learned_metric import LearnedMetricNodeCosts
+from .learned_metric import LearnedMetricMergeState
 
 __all__ = ["BoundaryCriterion"]
 
@@ -26,7 +26,7 @@ class BoundaryCriterion(EmbeddedCriterion):
 
         cost(a, b) = n_a n_b / (n_a + n_b) * |(p_a - p_b) @ L|^2 / 2
 
-    Between two leaves this is the learned metric's cost, so its node costs
+    Between two leaves this is the learned metric's cost, so its merge state
     over the leaves are the learned metric's, and ``predict`` prices a new
     sample against the training samples only: a sample merges most cheaply
     with a leaf (its factor, 1/2, is the smallest of any node), the leaf
@@ -40,5 +40,5 @@ class BoundaryCriterion(EmbeddedCriterion):
     #: predict compares new samples with the training samples only.
     replays_merges = False
 
-    def node_costs(self, weights, state):
-        return LearnedMetricNodeCosts(weights, state)
+    def merge_state(self, weights, state):
+        return LearnedMetricMergeState(weights, state)

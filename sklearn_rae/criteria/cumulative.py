@@ -21,10 +21,10 @@ import numpy as np
 
 from ..engines.graph import GRAPH
 from ..engines.greedy import GREEDY
-from ..engines.node_costs import NodeCosts
+from ..engines.merge_state import MergeState
 from .base import Criterion
 
-__all__ = ["CumulativeCriterion", "CumulativeNodeCosts", "init_merger_weights"]
+__all__ = ["CumulativeCriterion", "CumulativeMergeState", "init_merger_weights"]
 
 
 def init_merger_weights(
@@ -46,8 +46,8 @@ def init_merger_weights(
     }
 
 
-class CumulativeNodeCosts(NodeCosts):
-    """The seed's criterion's node costs: reconstruction error plus both
+class CumulativeMergeState(MergeState):
+    """The seed's criterion's merge state: reconstruction error plus both
     children's scores.
 
     With the linear merge encoder the reconstruction residual of a pair is
@@ -204,8 +204,8 @@ class CumulativeCriterion(Criterion):
         """Keras' default initialisation of the seed's merge encoder."""
         return init_merger_weights(X.shape[1], random_state)
 
-    def node_costs(self, weights, state):
-        return CumulativeNodeCosts(weights, state)
+    def merge_state(self, weights, state):
+        return CumulativeMergeState(weights, state)
 
     def make_trainer(self, weights, learning_rate):
         from .cumulative_tf import TreeTrainer

@@ -12,14 +12,14 @@ import numpy as np
 
 from .._numeric import center_of
 from ..engines.graph import GRAPH
-from ..engines.node_costs import NodeCosts
+from ..engines.merge_state import MergeState
 from ..engines.ward import WARD
 from .embedded import EmbeddedCriterion, embedding_loss_scale
 
-__all__ = ["LearnedMetricCriterion", "LearnedMetricNodeCosts"]
+__all__ = ["LearnedMetricCriterion", "LearnedMetricMergeState"]
 
 
-class LearnedMetricNodeCosts(NodeCosts):
+class LearnedMetricMergeState(MergeState):
     """Size-weighted reconstruction of the children in a learned embedding.
 
     The merge encoder first embeds each input with a shared linear map ``L``
@@ -151,5 +151,5 @@ class LearnedMetricCriterion(EmbeddedCriterion):
     engine = WARD
     graph_engine = GRAPH
 
-    def node_costs(self, weights, state):
-        return LearnedMetricNodeCosts(weights, state)
+    def merge_state(self, weights, state):
+        return LearnedMetricMergeState(weights, state)

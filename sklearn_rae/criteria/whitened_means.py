@@ -58,7 +58,7 @@ from ..engines.tree import cut_linkage
 from ..engines.ward import WARD, partitioned_ward_tree
 from .base import Refinement, Trainer
 from .embedded import EmbeddedCriterion, column_scales, same_partition
-from .learned_metric import LearnedMetricNodeCosts
+from .learned_metric import LearnedMetricMergeState
 
 __all__ = [
     "WhitenedMeansCriterion",
@@ -355,8 +355,8 @@ class WhitenedMeansCriterion(EmbeddedCriterion):
     def __init__(self, shrinkage: float = 0.3, start: str = "unit_free"):
         super().__init__(shrinkage, start)
 
-    def node_costs(self, weights, state):
-        return LearnedMetricNodeCosts(weights, state)
+    def merge_state(self, weights, state):
+        return LearnedMetricMergeState(weights, state)
 
     def wide_data_warning(self, n_features, max_iter):
         return None

@@ -6,7 +6,7 @@ neighbours, and the graph engine (:mod:`sklearn_rae.engines.graph`) merges
 with a linked list over the samples instead of per-node neighbour tables.
 :func:`chain_merges` takes one merge at a time; :func:`chain_merges_batched`
 takes every merge whose cost is a local minimum of the chain at once, in
-rounds, for node costs that evaluate many pairs in one call. Both give the
+rounds, for merge states that evaluate many pairs in one call. Both give the
 greedy tree of :func:`sklearn_rae.engines.greedy.greedy_linkage` restricted
 to the chain: the same merges, ties broken alike.
 """
@@ -29,10 +29,10 @@ def ordering_costs(costs: np.ndarray) -> np.ndarray:
     return costs
 
 
-def chain_merges(node_costs, n: int, firsts, seconds, costs, losses) -> int:
+def chain_merges(merge_state, n: int, firsts, seconds, costs, losses) -> int:
     """Greedy merging along the chain; returns the number of merges made."""
     initial = ordering_costs(
-        node_costs.pair_costs_paired(np.arange(n - 1), np.arange(1, n))
+        merge_state.pair_costs_paired(np.arange(n - 1), np.arange(1, n))
     )
     # right_cost[s] is the cost of the edge from the node in slot s to its
     # right neighbour; NaN for removed slots so that no entry matches them.
@@ -43,8 +43,8 @@ def chain_merges(node_costs, n: int, firsts, seconds, costs, losses) -> int:
     heap = list(zip(right_cost[:-1], range(n - 1), strict=True))
     heapq.heapify(heap)
     heappop, heappush = heapq.heappop, heapq.heappush
-    merge = node_costs.merge
-    paired = node_costs.pair_costs_paired
+    merge = merge_state.merge
+    paired = merge_state.pair_costs_paired
     nan = float("nan")
     step = 0
     while heap:
@@ -88,7 +88,7 @@ def chain_merges(node_costs, n: int, firsts, seconds, costs, losses) -> int:
     return step
 
 
-def chain_merges_batched(node_costs, n: int, firsts, seconds, costs, losses) -> int:
+def chain_merges_batched(merge_state, n: int, firsts, seconds, costs, losses) -> int:
     """:func:`_chain_merges` applying many independent merges per round.
 
     Each round sorts the cheapest edges by key ``(cost, earlier slot)`` and
@@ -108,7 +108,7 @@ def chain_merges_batched(node_costs, n: int, firsts, seconds, costs, losses) -> 
       a merge comes after every merge of another stream whose running maximum
       is smaller. A merge that would make two streams neighbours is not made;
       the round keeps the merges ordered before the first such merge and
-      undoes the others (the node costs' ``save_slots`` and ``restore_slots``).
+      undoes the others (the merge state's ``save_slots`` and ``restore_slots``).
 
     The result is exactly that of :func:`_chain_merges`: same merges in the
     same order with the same costs.
@@ -126,7 +126,7 @@ def chain_merges_batched(node_costs, n: int, firsts, seconds, costs, losses) -> 
     right[n - 1] = right[n] = n
     right_cost = np.full(n + 1, np.inf)
     right_cost[: n - 1] = ordering_costs(
-        node_costs.pair_costs_paired(np.arange(n - 1), np.arange(1, n))
+        merge_state.pair_costs_paired(np.arange(n - 1), np.arange(1, n))
     )
     rank = np.full(n + 1, big, dtype=np.int64)
     in_pool = np.zeros(n + 1, dtype=bool)
@@ -184,7 +184,7 @@ def chain_merges_batched(node_costs, n: int, firsts, seconds, costs, losses) -> 
         depth = 0
         while first_slots.size:
             journal = _apply_chain_merges(
-                node_costs,
+                merge_state,
                 n,
                 left,
                 right,
@@ -246,7 +246,7 @@ def chain_merges_batched(node_costs, n: int, firsts, seconds, costs, losses) -> 
                 streams, first_slots = streams[keep], first_slots[keep]
                 second_slots, merge_costs = second_slots[keep], merge_costs[keep]
         step, n_kept_pairs = _commit_chain_round(
-            node_costs,
+            merge_state,
             n,
             left,
             right,
@@ -278,7 +278,7 @@ def chain_merges_batched(node_costs, n: int, firsts, seconds, costs, losses) -> 
 
 
 def _apply_chain_merges(
-    node_costs, n, left, right, right_cost, first_slots, second_slots, merge_costs
+    merge_state, n, left, right, right_cost, first_slots, second_slots, merge_costs
 ):
     """Merge independent chain pairs in place; return what undoes them."""
     before = left[first_slots]
@@ -290,14 +290,14 @@ def _apply_chain_merges(
         right_cost[second_slots].copy(),
         right_cost[before].copy(),
     )
-    saved = node_costs.save_slots(np.concatenate([first_slots, second_slots]))
+    saved = merge_state.save_slots(np.concatenate([first_slots, second_slots]))
     merge_losses = np.asarray(
-        node_costs.merge_paired(first_slots, second_slots, merge_costs),
+        merge_state.merge_paired(first_slots, second_slots, merge_costs),
         dtype=np.float64,
     )
     n_before = int(has_before.sum())
     new = ordering_costs(
-        node_costs.pair_costs_paired(
+        merge_state.pair_costs_paired(
             np.concatenate([before[has_before], first_slots[has_after]]),
             np.concatenate([first_slots[has_before], after[has_after]]),
         )
@@ -314,7 +314,7 @@ def _apply_chain_merges(
 
 
 def _commit_chain_round(
-    node_costs,
+    merge_state,
     n,
     left,
     right,
@@ -369,7 +369,7 @@ def _commit_chain_round(
         before, after, old_costs, saved, _ = journal
         size = first_slots.size
         rows = np.concatenate([undo, size + undo])
-        node_costs.restore_slots(
+        merge_state.restore_slots(
             np.concatenate([first_slots[undo], second_slots[undo]]),
             [array[rows] for array in saved],
         )

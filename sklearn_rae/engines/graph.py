@@ -8,7 +8,7 @@ merge. A merged node is joined to the union of its children's neighbours.
 
 Algorithm
 ---------
-Pair costs are evaluated for edges only, element-wise, with the node costs'
+Pair costs are evaluated for edges only, element-wise, with the merge state's
 ``pair_costs_paired``. Candidate edges wait in a binary heap keyed by
 ``(cost, earlier slot, later slot)``; an entry is discarded when popped if its
 edge no longer exists or its cost changed (lazy invalidation). After a merge
@@ -40,7 +40,7 @@ from .._connectivity import is_chain, n_connected_components
 from .._numeric import leaf_state
 from .chain import chain_merges, chain_merges_batched, ordering_costs
 from .greedy import estimate_linkage_memory, greedy_linkage
-from .node_costs import NodeCosts
+from .merge_state import MergeState
 from .tree import Engine, Tree, slot_linkage
 
 __all__ = ["GRAPH", "estimate_graph_memory", "graph_linkage"]
@@ -57,7 +57,7 @@ GRAPH_BYTES_PER_SAMPLE = 256
 
 
 def _graph_merges(
-    node_costs, n: int, adjacency: sp.csr_matrix, firsts, seconds, costs, losses
+    merge_state, n: int, adjacency: sp.csr_matrix, firsts, seconds, costs, losses
 ) -> int:
     """Greedy merging over a general graph; returns the number of merges made.
 
@@ -69,7 +69,7 @@ def _graph_merges(
     upper = sp.triu(adjacency, k=1, format="coo")
     rows = upper.row.astype(np.int64)
     cols = upper.col.astype(np.int64)
-    initial = ordering_costs(node_costs.pair_costs_paired(rows, cols)).tolist()
+    initial = ordering_costs(merge_state.pair_costs_paired(rows, cols)).tolist()
     rows_list, cols_list = rows.tolist(), cols.tolist()
     del rows, cols, upper
     # neighbours[s] maps each neighbour slot of the node in slot s to the cost
@@ -96,7 +96,7 @@ def _graph_merges(
     heap = [(*key, node) for node, key in enumerate(best) if key is not None]
     heapq.heapify(heap)
     heappop, heappush = heapq.heappop, heapq.heappush
-    merge = node_costs.merge
+    merge = merge_state.merge
     step = 0
     while heap:
         entry = heappop(heap)
@@ -132,7 +132,7 @@ def _graph_merges(
         earlier = np.minimum(others, first)
         later = np.maximum(others, first)
         new_costs = ordering_costs(
-            node_costs.pair_costs_paired(earlier, later)
+            merge_state.pair_costs_paired(earlier, later)
         ).tolist()
         others_list = others.tolist()
         neighbours[first] = dict(zip(others_list, new_costs, strict=True))
@@ -149,28 +149,28 @@ def _graph_merges(
     return step
 
 
-class _SubsetNodeCosts(NodeCosts):
+class _SubsetMergeState(MergeState):
     """Node costs restricted to some of its slots, renumbered from 0."""
 
-    def __init__(self, node_costs, slots: np.ndarray):
-        self.node_costs = node_costs
+    def __init__(self, merge_state, slots: np.ndarray):
+        self.merge_state = merge_state
         self.slots = np.asarray(slots, dtype=np.int64)
 
     def pair_costs(self, first, second) -> np.ndarray:
-        return self.node_costs.pair_costs(self.slots[first], self.slots[second])
+        return self.merge_state.pair_costs(self.slots[first], self.slots[second])
 
     def merge(self, first: int, second: int, cost: float) -> float:
-        return self.node_costs.merge(
+        return self.merge_state.merge(
             int(self.slots[first]), int(self.slots[second]), cost
         )
 
 
-def graph_linkage(node_costs, n_samples: int, adjacency) -> Tree:
+def graph_linkage(merge_state, n_samples: int, adjacency) -> Tree:
     """Build the greedy tree over ``n_samples`` leaves, merging only neighbours.
 
     Parameters
     ----------
-    node_costs : MergeCriterion
+    merge_state : MergeCriterion
         Pair costs and node updates; its slots are the samples, in order. An
         element-wise ``pair_costs_paired(first, second)`` is used when present.
     n_samples : int
@@ -196,16 +196,16 @@ def graph_linkage(node_costs, n_samples: int, adjacency) -> Tree:
         return Tree(np.empty((0, 4)), costs, losses)
     graph = adjacency
     if is_chain(graph):
-        engine = chain_merges_batched if node_costs.batched else chain_merges
-        step = engine(node_costs, n, firsts, seconds, costs, losses)
+        engine = chain_merges_batched if merge_state.batched else chain_merges
+        step = engine(merge_state, n, firsts, seconds, costs, losses)
     else:
-        step = _graph_merges(node_costs, n, graph, firsts, seconds, costs, losses)
+        step = _graph_merges(merge_state, n, graph, firsts, seconds, costs, losses)
     if step < n_merges:
         # One root per component, each at its smallest sample index.
         is_root = np.ones(n, dtype=bool)
         is_root[seconds[:step]] = False
         roots = np.flatnonzero(is_root)
-        joining = greedy_linkage(_SubsetNodeCosts(node_costs, roots), roots.shape[0])
+        joining = greedy_linkage(_SubsetMergeState(merge_state, roots), roots.shape[0])
         # Map the joining tree's node ids back to slots: a node's slot is the
         # slot of its earlier child, as everywhere.
         slot_of = np.concatenate([roots, np.empty(roots.shape[0] - 1, np.int64)])
@@ -240,7 +240,7 @@ def estimate_graph_memory(adjacency: sp.csr_matrix) -> int:
 def build_graph_tree(criterion, weights, X, adjacency) -> Tree:
     """The engine's entry point: ``criterion``'s tree along ``adjacency``."""
     return graph_linkage(
-        criterion.node_costs(weights, leaf_state(X)), len(X), adjacency
+        criterion.merge_state(weights, leaf_state(X)), len(X), adjacency
     )
 
 

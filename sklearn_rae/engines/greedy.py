@@ -1,7 +1,7 @@
 """The greedy engine: agglomeration with a cache of every pair cost.
 
-This module knows nothing of TensorFlow. A criterion's node costs (see
-:class:`sklearn_rae.engines.node_costs.NodeCosts`) own the per-node state and
+This module knows nothing of TensorFlow. A criterion's merge state (see
+:class:`sklearn_rae.engines.merge_state.MergeState`) own the per-node state and
 evaluate pair costs in batches; :func:`greedy_linkage` runs the greedy loop and
 returns SciPy's linkage matrix. Any criterion can be built by it.
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._numeric import leaf_state
-from .node_costs import NodeCosts
+from .merge_state import MergeState
 from .tree import Engine, Tree, merge_levels
 
 __all__ = [
@@ -73,12 +73,12 @@ def _block_rows(n: int) -> int:
     return max(1, min(n, (1 << 22) // max(n, 1)))
 
 
-def greedy_linkage(node_costs: NodeCosts, n_samples: int) -> Tree:
+def greedy_linkage(merge_state: MergeState, n_samples: int) -> Tree:
     """Build the greedy tree over ``n_samples`` leaves.
 
     Parameters
     ----------
-    node_costs : NodeCosts
+    merge_state : MergeState
         Pair costs and node updates; its slots are the samples, in order.
     n_samples : int
         Number of leaves, at least 1.
@@ -110,7 +110,7 @@ def greedy_linkage(node_costs: NodeCosts, n_samples: int) -> Tree:
         r1 = min(r0 + block, n - 1)
         rows = slots[r0:r1]
         cols = slots[r0 + 1 :]
-        values = np.asarray(node_costs.pair_costs(rows, cols), dtype=np.float64)
+        values = np.asarray(merge_state.pair_costs(rows, cols), dtype=np.float64)
         upper = cols[None, :] > rows[:, None]
         costs[starts[r0] : starts[r1 - 1] + n - r1] = values[upper]
         values[~upper] = np.inf
@@ -147,7 +147,7 @@ def greedy_linkage(node_costs: NodeCosts, n_samples: int) -> Tree:
         second = int(nearest[first])
         cost = float(nearest_cost[first])
         merge_costs[step] = cost
-        merge_losses[step] = node_costs.merge(first, second, cost)
+        merge_losses[step] = merge_state.merge(first, second, cost)
         height = max(height, cost)
         linkage[step] = (node_id[first], node_id[second], height, 0)
         size[first] += size[second]
@@ -166,7 +166,7 @@ def greedy_linkage(node_costs: NodeCosts, n_samples: int) -> Tree:
         # one batch each; the later ones are a contiguous run of the cache.
         if first + 1 < n:
             row_costs = np.asarray(
-                node_costs.pair_costs(slots[first : first + 1], slice(first + 1, n)),
+                merge_state.pair_costs(slots[first : first + 1], slice(first + 1, n)),
                 dtype=np.float64,
             )[0]
             row_costs[~active[first + 1 :]] = np.inf
@@ -178,7 +178,7 @@ def greedy_linkage(node_costs: NodeCosts, n_samples: int) -> Tree:
         earlier = before_second[: np.searchsorted(before_second, first)]
         if earlier.size:
             col_costs = np.asarray(
-                node_costs.pair_costs(slice(0, first), slots[first : first + 1]),
+                merge_state.pair_costs(slice(0, first), slots[first : first + 1]),
                 dtype=np.float64,
             )[earlier, 0]
             costs[column_offsets[earlier] + first] = col_costs
@@ -201,7 +201,7 @@ def greedy_linkage(node_costs: NodeCosts, n_samples: int) -> Tree:
 
 
 def replay_forest(
-    node_costs: NodeCosts,
+    merge_state: MergeState,
     linkage: np.ndarray,
     costs: np.ndarray,
     n_merges: int,
@@ -209,7 +209,7 @@ def replay_forest(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """States and flat labels of every node below a cut of a tree.
 
-    Replays the first ``n_merges`` merges of ``linkage`` on ``node_costs``
+    Replays the first ``n_merges`` merges of ``linkage`` on ``merge_state``
     (built on the leaves), one batch per depth level, and records each merged
     node's state as it was made.
 
@@ -224,7 +224,7 @@ def replay_forest(
     n = linkage.shape[0] + 1
     # The leaves' rows first, then one row per merged node, filled in place.
     state = {}
-    for key, value in node_costs.state.items():
+    for key, value in merge_state.state.items():
         state[key] = np.empty((n + n_merges,) + value.shape[1:], dtype=value.dtype)
         state[key][:n] = value
     children = linkage[:n_merges, :2].astype(np.int64)
@@ -240,20 +240,20 @@ def replay_forest(
     for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         batch = order[start:stop]
         if len(batch) > 1:
-            node_costs.merge_paired(first[batch], second[batch], costs[batch])
+            merge_state.merge_paired(first[batch], second[batch], costs[batch])
         else:
             for step in batch.tolist():
-                node_costs.merge(
+                merge_state.merge(
                     int(first[step]), int(second[step]), float(costs[step])
                 )
-        for key, value in node_costs.state.items():
+        for key, value in merge_state.state.items():
             state[key][n + batch] = value[first[batch]]
     return state, labels[slot]
 
 
 def build_greedy_tree(criterion, weights, X, adjacency=None) -> Tree:
     """The engine's entry point: the cached greedy tree of ``criterion``."""
-    return greedy_linkage(criterion.node_costs(weights, leaf_state(X)), len(X))
+    return greedy_linkage(criterion.merge_state(weights, leaf_state(X)), len(X))
 
 
 def greedy_memory_needs(n_samples, n_features, adjacency=None):

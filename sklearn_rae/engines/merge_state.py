@@ -1,7 +1,7 @@
-"""What the greedy and graph engines need from a criterion: node costs.
+"""What the greedy and graph engines need from a criterion: a merge state.
 
-A criterion's :meth:`~sklearn_rae.criteria.base.Criterion.node_costs` returns
-an object of a :class:`NodeCosts` subclass: one state row per *slot* (the
+A criterion's :meth:`~sklearn_rae.criteria.base.Criterion.merge_state` returns
+an object of a :class:`MergeState` subclass: one state row per *slot* (the
 leaves' slots are the samples, in order; a merged node takes the slot of its
 earlier child, see :mod:`sklearn_rae.engines.greedy`), pair costs evaluated
 in batches, and merges that update the earlier slot in place. Every method
@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["NodeCosts"]
+__all__ = ["MergeState"]
 
 # Pairs evaluated per outer-product call by the default ``pair_costs_paired``:
 # the waste is a factor of this size.
 _PAIRED_CHUNK = 64
 
 
-class NodeCosts:
-    """Per-slot node states and the merge cost of any two of them.
+class MergeState:
+    """The mutable state of a greedy merge: per-slot nodes and their pair costs.
+
+    Each merge updates it in place (the earlier child's slot becomes the
+    merged node), so one instance serves one tree build or replay.
 
     Attributes
     ----------
