@@ -74,6 +74,12 @@ __all__ = [
     "min_cluster_size",
 ]
 
+#: Where no cut into 2 or more has clusters of the minimum size only, whether
+#: a cut whose new large clusters sit beside fragments (clusters below the
+#: minimum size, fewer than it in all) is a candidate: the fragments are
+#: outlying samples shed from the clusters, not clusters.
+SHED_FRAGMENTS = True
+
 #: Largest number of clusters searched unless ``k_max`` is given.
 MAX_CANDIDATE_CLUSTERS = 30
 
@@ -222,7 +228,7 @@ def _node_extents(linkage, n):
     return size, start, order
 
 
-def _cut_statistics(linkage, n, row_ids, k_max, m):
+def _cut_statistics(linkage, n, row_ids, k_max, m, with_shed=False):
     """The smallest clusters of the cuts into 1..k_max, and how long each lasts.
 
     Returns ``smallest``, the fewest distinct rows in a cluster of the cut
@@ -253,31 +259,44 @@ def _cut_statistics(linkage, n, row_ids, k_max, m):
 
     smallest = np.zeros(k_max, dtype=np.intp)
     last = np.zeros(k_max, dtype=np.intp)
+    shed = np.zeros(k_max, dtype=bool)
     root = 2 * n - 2
     smallest[0] = distinct(root)
     large = {root: smallest[0] >= m}  # the cut's clusters: at least m rows?
     n_large = int(large[root])
-    open_levels = []  # the k >= 2 whose partition still lasts
+    fragment_rows = 0 if large[root] else int(size[root])
+    open_levels = []  # (k, number of large clusters) of partitions that last
     k = 1
     while k < n and (k < k_max or open_levels):
         k += 1
         step = n - k  # the merge this cut undoes, last first
         node = n + step
         left, right = int(linkage[step, 0]), int(linkage[step, 1])
+        before = n_large
         if large.pop(node):
             whole = distinct(node)
             large[left] = large_child(left, right, whole)
             large[right] = large_child(right, left, whole)
             n_large += int(large[left]) + int(large[right]) - 1
+            fragment_rows += sum(
+                int(size[child]) for child in (left, right) if not large[child]
+            )
         else:  # no part of a small cluster is large
             large[left] = large[right] = False
         if k <= k_max:
             smallest[k - 1] = min(distinct(cluster) for cluster in large)
-        for level in [level for level in open_levels if n_large != level]:
-            last[level - 1] = k - 1
+        for level in [level for level in open_levels if n_large != level[1]]:
+            last[level[0] - 1] = k - 1
             open_levels.remove(level)
         if k <= k_max and n_large == k:
-            open_levels.append(k)
+            open_levels.append((k, k))
+        elif k <= k_max and n_large > before and n_large >= 2 and fragment_rows < m:
+            # Its large clusters are new, beside fragments of fewer than m
+            # samples in all, shed from the clusters above.
+            shed[k - 1] = True
+            open_levels.append((k, n_large))
+    if with_shed:
+        return smallest, last, shed
     return smallest, last
 
 
@@ -456,8 +475,16 @@ def choose_n_clusters(
         )
 
     ks = np.arange(1, k_max_used + 1)
-    smallest, last = _cut_statistics(linkage, n, row_ids, k_max_used, m)
-    keep = (ks >= k_min) & ((ks == 1) | (smallest >= m))
+    smallest, last, shed = _cut_statistics(
+        linkage, n, row_ids, k_max_used, m, with_shed=True
+    )
+    admissible = smallest >= m
+    if SHED_FRAGMENTS and not (admissible & (ks >= max(k_min, 2))).any():
+        # Every cut into 2 or more holds a cluster of fewer than m rows
+        # (outlying samples merged last): the cuts whose large clusters
+        # stand beside fragments shed from them are the candidates.
+        admissible = admissible | shed
+    keep = (ks >= k_min) & ((ks == 1) | admissible)
     candidates = ks[keep]
     if len(candidates) == 0:
         raise ValueError(

@@ -17,6 +17,7 @@ from .criteria import (
     BoundaryCriterion,
     Criterion,
     CumulativeCriterion,
+    GenieCriterion,
     LearnedMetricCriterion,
     WhitenedMeansCriterion,
 )
@@ -31,15 +32,21 @@ MERGE_COSTS: dict = {
         # not depend on the columns' units.
         gap_candidate=SingleCriterion(BoundaryCriterion, start="unit_free"),
         fallback=SingleCriterion(WhitenedMeansCriterion),
+        # Genie's tree along the same spanning tree, for shapes that touch
+        # through noise: kept where its clusters are cut off by gaps once
+        # the noise is left out.
+        shape_candidate=SingleCriterion(GenieCriterion, start="unit_free"),
         description=(
             "keeps the boundary criterion's tree where its flat clusters are "
-            "separated by gaps or outlive the whitened means' in their trees, "
-            "and fits the whitened means otherwise"
+            "separated by gaps, Genie's tree where they are once the noise is "
+            "left out, and fits the whitened means otherwise (unless the "
+            "boundary tree's cut outlives theirs)"
         ),
     ),
     "whitened_means": SingleCriterion(WhitenedMeansCriterion),
     "learned_metric": SingleCriterion(LearnedMetricCriterion),
     "boundary": SingleCriterion(BoundaryCriterion),
+    "genie": SingleCriterion(GenieCriterion),
     "adaptive": StabilitySelection(
         "adaptive",
         candidates=(

@@ -48,6 +48,7 @@ from ._choose_k import cut_persistence, distinct_row_ids
 from ._fitting import FitContext, FitResult, fit_criterion, refit_tree
 from .criteria.base import Refinement
 from .engines.interruptible import kneighbors_interruptibly
+from .engines.spanning import EXACT_SPANNING_TREE_MAX_SAMPLES, spanning_edges
 from .engines.tree import cut_linkage
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "StabilityComparison",
     "boundary_separation",
     "compare_stability",
+    "denoised_separation",
     "subsample_stability",
 ]
 
@@ -381,6 +383,42 @@ def boundary_separation(
     return float(min(ratios)) if ratios else float("inf")
 
 
+def denoised_separation(
+    Z: np.ndarray,
+    labels: np.ndarray,
+    quantile: float,
+    neighbours: int,
+    noise_factor: float,
+) -> tuple[float, float]:
+    """:func:`boundary_separation` of ``labels`` once the noise is left out.
+
+    A sample is noise when its core distance (to its ``neighbours``-th
+    nearest sample in ``Z``, itself counted, as HDBSCAN's ``min_samples``
+    counts it) exceeds ``noise_factor`` times the median core distance: it
+    lies where the data are several times sparser than at a typical sample.
+    The other samples' Euclidean minimum spanning tree is built anew, and
+    the separation of ``labels`` on it is returned with the share of samples
+    kept. 0 when a cluster is all noise, or when the median core distance is
+    0 (most samples repeated: no density to compare).
+    """
+    n = Z.shape[0]
+    if n <= neighbours:
+        return 0.0, 1.0
+    index = NearestNeighbors(n_neighbors=neighbours - 1).fit(Z)
+    distance, _ = kneighbors_interruptibly(index, Z, neighbours - 1, indexed=True)
+    core = distance[:, -1]
+    median = float(np.median(core))
+    if not median > 0:
+        return 0.0, 1.0
+    kept = core <= noise_factor * median
+    share = float(kept.mean())
+    kept_labels = labels[kept]
+    if np.unique(kept_labels).shape[0] < np.unique(labels).shape[0]:
+        return 0.0, share
+    first, second, _ = spanning_edges(Z[kept])
+    return boundary_separation(Z[kept], first, second, kept_labels, quantile), share
+
+
 @dataclass(frozen=True)
 class GapSelection:
     """Keep the boundary tree where its clusters are separated by gaps.
@@ -398,8 +436,18 @@ class GapSelection:
     kept when the persistence of its cut into ``k`` clusters
     (:func:`~sklearn_rae._choose_k.cut_persistence`, each tree in its own
     height units) is higher than the whitened means' (0 if a cluster of the
-    means' cut is too small to have one). ``docs/design.md`` gives the
-    rule's reasons and how its constants were fixed.
+    means' cut is too small to have one).
+
+    Between the two, for shapes that touch through noise: with a number of
+    clusters given, no connectivity graph and at most
+    ``EXACT_SPANNING_TREE_MAX_SAMPLES`` samples, the ``shape_candidate``
+    (Genie's Gini-corrected tree along the same spanning tree, untrained,
+    unit-free) is fitted and kept when none of its clusters is tiny and
+    they are cut off by the same gaps once the noise is left out
+    (:func:`denoised_separation`: samples whose distance to their
+    ``noise_neighbours``-th neighbour exceeds ``noise_factor`` times the
+    median). ``docs/design.md`` gives the rules' reasons and how their
+    constants were fixed.
 
     Attributes
     ----------
@@ -409,17 +457,24 @@ class GapSelection:
         (:meth:`Criterion.merge_edges`).
     fallback : SingleCriterion
     description : str
+    shape_candidate : SingleCriterion or None
+        Tried between the two, untrained (None: not tried).
     min_cluster_share, min_separation, quantile : float
-        The rule's constants.
+        The gap rule's constants.
+    noise_neighbours, noise_factor : int, float
+        The noise rule's constants.
     """
 
     name: str
     gap_candidate: object
     fallback: object
     description: str
+    shape_candidate: object = None
     min_cluster_share: float = 0.2
     min_separation: float = 2.0
     quantile: float = 0.9
+    noise_neighbours: int = 5
+    noise_factor: float = 2.0
     attributes = ("separation_",)
 
     def fit(self, X, context: FitContext) -> FitResult:
@@ -451,6 +506,10 @@ class GapSelection:
         if gaps:
             gap.attributes = {"separation_": report}
             return gap
+        shape = self._shape_fit(X, context, seed, n_clusters, report)
+        if shape is not None:
+            shape.attributes = {"separation_": report}
+            return shape
         means = fit_criterion(
             self.fallback.make(context.shrinkage),
             X,
@@ -487,3 +546,45 @@ class GapSelection:
         report["kept"] = kept.criterion.name
         kept.attributes = {"separation_": report}
         return kept
+
+    def _shape_fit(self, X, context, seed, n_clusters, report):
+        """The shape candidate's fit where its clusters pass the noise rule."""
+        if (
+            self.shape_candidate is None
+            or context.cut.fixed_n_clusters is None
+            or context.adjacency is not None
+            or n_clusters < 2
+            or X.shape[0] > EXACT_SPANNING_TREE_MAX_SAMPLES
+        ):
+            return None
+        criterion = self.shape_candidate.make(context.shrinkage)
+        shape = fit_criterion(
+            criterion, X, context, np.random.RandomState(seed), max_iter=0
+        )
+        labels = shape.fitted.cut.labels
+        shape_k = shape.fitted.cut.n_clusters
+        smallest = float(np.bincount(labels).min()) / X.shape[0]
+        denoised, share = denoised_separation(
+            criterion.embed(shape.fitted.weights, X, center=0.0),
+            labels,
+            self.quantile,
+            self.noise_neighbours,
+            self.noise_factor,
+        )
+        report["denoised_separation"] = denoised
+        report["denoised_share"] = share
+        report["shape_smallest_cluster"] = smallest
+        kept = (
+            shape_k == n_clusters
+            and smallest * shape_k >= self.min_cluster_share
+            and denoised >= self.min_separation
+        )
+        context.say(
+            f"{criterion.name} clusters without the noise ({1 - share:.1%} of "
+            f"the samples): separation {denoised:.2f}, smallest {smallest:.1%}"
+            + (f"; keeping {criterion.name}" if kept else "")
+        )
+        if not kept:
+            return None
+        report["kept"] = criterion.name
+        return shape

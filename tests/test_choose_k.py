@@ -296,3 +296,23 @@ def test_invalid_input():
     repeated[1, :2] = repeated[0, :2]
     with pytest.raises(ValueError, match="exactly once"):
         choose_n_clusters(X, repeated)
+
+
+def test_a_pair_of_outlying_rows_does_not_decide_the_number_of_clusters():
+    # Standardised breast_cancer: the tree's top merge joins two outlying
+    # rows to the rest, so every cut into 2 or more holds a cluster below
+    # the minimum size. The cuts whose large clusters stand beside such
+    # fragments are candidates, so "auto" no longer gives one cluster.
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_breast_cancer()
+    X = StandardScaler().fit_transform(data.data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = RecursiveAutoencoderClustering(n_clusters="auto", random_state=0)
+        model.fit(X)
+    sizes = np.sort(np.bincount(model.labels_))
+    assert model.n_clusters_ >= 2
+    assert sizes[-2] > 100  # two large clusters, beside fragments
+    assert adjusted_rand_score(data.target, model.labels_) > 0.7

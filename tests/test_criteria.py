@@ -310,6 +310,7 @@ def test_default_criterion_beats_ward_on_iris_and_wine():
     assert DEFAULT_MERGE_COST == "auto" and criteria == {
         "learned_metric",
         "boundary",
+        "genie",
         "cumulative",
         "whitened_means",
     }

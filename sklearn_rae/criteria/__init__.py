@@ -11,6 +11,7 @@ from __future__ import annotations
 from .base import Criterion, Refinement
 from .boundary import BoundaryCriterion
 from .cumulative import CumulativeCriterion
+from .genie import GenieCriterion
 from .learned_metric import LearnedMetricCriterion
 from .whitened_means import WhitenedMeansCriterion
 
@@ -18,6 +19,7 @@ __all__ = [
     "BoundaryCriterion",
     "Criterion",
     "CumulativeCriterion",
+    "GenieCriterion",
     "LearnedMetricCriterion",
     "Refinement",
     "WhitenedMeansCriterion",
