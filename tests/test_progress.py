@@ -22,6 +22,7 @@ STAGES = (
     "Comparing up to ",
     "Stability over ",
     "Boundary clusters: ",
+    "genie clusters without the noise ",
     "Persistence of the cut into ",
     "Keeping ",
 )
@@ -220,10 +221,11 @@ def test_a_grid_search_prints_a_bounded_number_of_lines(capsys):
     lines = out.splitlines()
     n_fits = 3 * 3 + 1
     # The default: the boundary tree, the choice, and where the boundary
-    # clusters lack gaps the whitened means' training and tree and the
-    # comparison of the two cuts' persistence: one line per stage.
+    # clusters lack gaps Genie's tree and its noise rule, the whitened means'
+    # training and tree and the comparison of the two cuts' persistence: one
+    # line per stage.
     assert sum(line.startswith("Boundary clusters: ") for line in lines) == n_fits
-    assert 2 * n_fits <= len(lines) <= 5 * n_fits
+    assert 2 * n_fits <= len(lines) <= 7 * n_fits
     assert all(line.startswith(STAGES) for line in lines), lines
     assert "\r" not in out
 
