@@ -110,8 +110,14 @@ def test_chunked_search_is_the_single_search(algorithm, chunk_size, monkeypatch)
     np.testing.assert_array_equal(distances, expected_distances)
     unique = ~np.isin(np.arange(300), np.r_[9:16, 39:60])
     # Among equal distances the choice of neighbour may differ (brute force
-    # breaks ties by its own chunks); elsewhere the neighbours are the same.
-    np.testing.assert_array_equal(neighbours[unique], expected_neighbours[unique])
+    # breaks ties by its own chunks): a copy of Z[9] or Z[39] may stand for
+    # another copy, in the rows of the copies and in the rows of samples near
+    # them alike; elsewhere the neighbours are the same.
+    copy_of = np.arange(300)
+    copy_of[9:16], copy_of[39:60] = 9, 39
+    np.testing.assert_array_equal(
+        copy_of[neighbours[unique]], copy_of[expected_neighbours[unique]]
+    )
     assert not (neighbours == np.arange(300)[:, None]).any()
     queries = rng.randn(50, 4)
     distances, neighbours = kneighbors_interruptibly(index, queries, 3)
