@@ -480,13 +480,11 @@ class GapSelection:
     def fit(self, X, context: FitContext) -> FitResult:
         """Fit the gap candidate, and the fallback where it finds no gaps."""
         seed = context.candidate_seed()
-        criterion = self.gap_candidate.make(context.shrinkage)
-        gap = fit_criterion(
-            criterion, X, context, np.random.RandomState(seed), max_iter=0
+        criterion, gap, smallest, large = self._untrained_fit(
+            self.gap_candidate, X, context, seed
         )
         labels = gap.fitted.cut.labels
         n_clusters = gap.fitted.cut.n_clusters
-        smallest = float(np.bincount(labels).min()) / labels.shape[0]
         first, second = criterion.merge_edges(gap.fitted.tree)
         embedded = criterion.embed(gap.fitted.weights, X, center=0.0)
         separation = boundary_separation(embedded, first, second, labels, self.quantile)
@@ -496,7 +494,6 @@ class GapSelection:
             "persistence": None,
             "kept": criterion.name,
         }
-        large = n_clusters > 1 and smallest * n_clusters >= self.min_cluster_share
         gaps = large and separation >= self.min_separation
         context.say(
             f"Boundary clusters: separation {separation:.2f}, smallest "
@@ -547,6 +544,21 @@ class GapSelection:
         kept.attributes = {"separation_": report}
         return kept
 
+    def _untrained_fit(self, candidate, X, context, seed):
+        """``candidate`` fitted untrained: the criterion, its fit, its smallest
+        cluster's share of the samples, and whether none is tiny (several
+        clusters, each with ``min_cluster_share / n_clusters`` of them)."""
+        criterion = candidate.make(context.shrinkage)
+        result = fit_criterion(
+            criterion, X, context, np.random.RandomState(seed), max_iter=0
+        )
+        flat = result.fitted.cut
+        smallest = float(np.bincount(flat.labels).min()) / flat.labels.shape[0]
+        large = (
+            flat.n_clusters > 1 and smallest * flat.n_clusters >= self.min_cluster_share
+        )
+        return criterion, result, smallest, large
+
     def _shape_fit(self, X, context, seed, n_clusters, report):
         """The shape candidate's fit where its clusters pass the noise rule."""
         if (
@@ -557,13 +569,10 @@ class GapSelection:
             or X.shape[0] > EXACT_SPANNING_TREE_MAX_SAMPLES
         ):
             return None
-        criterion = self.shape_candidate.make(context.shrinkage)
-        shape = fit_criterion(
-            criterion, X, context, np.random.RandomState(seed), max_iter=0
+        criterion, shape, smallest, large = self._untrained_fit(
+            self.shape_candidate, X, context, seed
         )
         labels = shape.fitted.cut.labels
-        shape_k = shape.fitted.cut.n_clusters
-        smallest = float(np.bincount(labels).min()) / X.shape[0]
         denoised, share = denoised_separation(
             criterion.embed(shape.fitted.weights, X, center=0.0),
             labels,
@@ -575,8 +584,8 @@ class GapSelection:
         report["denoised_share"] = share
         report["shape_smallest_cluster"] = smallest
         kept = (
-            shape_k == n_clusters
-            and smallest * shape_k >= self.min_cluster_share
+            shape.fitted.cut.n_clusters == n_clusters
+            and large
             and denoised >= self.min_separation
         )
         context.say(
